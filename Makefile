@@ -1,0 +1,44 @@
+# The two commands a reader needs are `make book` and `make test`.
+# Both create .venv on first use and reinstall only when pyproject.toml changes.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-from-pyproject
+
+NOTEBOOKS := $(sort $(wildcard notebooks/*.ipynb))
+
+.PHONY: all book test lint lab clean help
+
+all: help
+
+help:
+	@echo "make book   execute every notebook in notebooks/ in order, outputs written in place"
+	@echo "make test   ruff + pytest (tests/) + nbval (notebooks/)"
+	@echo "make lab    start JupyterLab on notebooks/"
+	@echo "make clean  remove what the build made (not the data)"
+
+# The install is keyed on pyproject.toml: touch it (or edit it) to force a reinstall.
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@touch $@
+
+book: $(STAMP)
+	$(BIN)/python -m mnist_cnn.book $(NOTEBOOKS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check mnist_cnn tests notebooks
+
+test: $(STAMP) lint
+	$(BIN)/python -m pytest tests notebooks \
+		--nbval --nbval-current-env \
+		--nbval-sanitize-with tests/nbval_sanitize.cfg
+
+lab: $(STAMP)
+	$(BIN)/jupyter lab --notebook-dir=notebooks
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis .ruff_cache runs
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +
+	find . -name .ipynb_checkpoints -type d -prune -exec rm -rf {} +

@@ -1,0 +1,96 @@
+"""Execute the book's notebooks in order and write their outputs in place.
+
+What this is: the engine behind ``make book``. Each notebook runs top to bottom
+in a fresh ``python3`` kernel from its own folder, exactly as a reader would
+run it in JupyterLab; the executed notebook replaces the old one atomically.
+What this is not: a test runner (``make test`` uses nbval for that).
+
+Usage: ``python -m mnist_cnn.book notebooks/*.ipynb``
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` via a temporary file and a rename.
+
+    A crash leaves either the old file or the new one, never half of one.
+    """
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def execute_notebook(path: Path, timeout: int = 900) -> float:
+    """Run one notebook in a fresh kernel and store its outputs.
+
+    Parameters
+    ----------
+    path : pathlib.Path
+        The ``.ipynb`` file; it is executed with its folder as working directory.
+    timeout : int
+        Seconds allowed per cell.
+
+    Returns
+    -------
+    float
+        Wall time in seconds.
+    """
+    import nbformat
+    from nbclient import NotebookClient
+
+    start = time.perf_counter()
+    nb = nbformat.read(path, as_version=4)
+    client = NotebookClient(
+        nb,
+        timeout=timeout,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(path.parent.resolve())}},
+    )
+    client.execute()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    write_atomically(path, nbformat.writes(nb) + "\n")
+    return time.perf_counter() - start
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command-line entry point; returns the process exit code."""
+    parser = argparse.ArgumentParser(
+        prog="python -m mnist_cnn.book",
+        description="Execute notebooks in the given order, writing outputs in place.",
+    )
+    parser.add_argument("notebooks", nargs="+", type=Path, help="notebooks to run, in order")
+    parser.add_argument("--timeout", type=int, default=900, help="seconds per cell (default 900)")
+    args = parser.parse_args(argv)
+
+    missing = [p for p in args.notebooks if not p.is_file()]
+    if missing:
+        parser.error(f"no such notebook: {', '.join(map(str, missing))}")
+
+    timings = []
+    for path in args.notebooks:
+        print(f"running {path} ...", flush=True)
+        timings.append((path, execute_notebook(path, args.timeout)))
+
+    width = max(len(str(p)) for p, _ in timings)
+    print("\nnotebook".ljust(width + 1) + "   seconds")
+    for path, seconds in timings:
+        print(f"{str(path):<{width}}  {seconds:8.1f}")
+    print(f"{'total':<{width}}  {sum(s for _, s in timings):8.1f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
