@@ -60,7 +60,12 @@ def execute_notebook(path: Path, timeout: int = 900) -> float:
         resources={"metadata": {"path": str(path.parent.resolve())}},
     )
     client.execute()
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.metadata.pop("jupytext", None)  # authoring-tool noise, not part of the book
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
     write_atomically(path, nbformat.writes(nb) + "\n")
     return time.perf_counter() - start
 
@@ -85,7 +90,8 @@ def main(argv: list[str] | None = None) -> int:
         timings.append((path, execute_notebook(path, args.timeout)))
 
     width = max(len(str(p)) for p, _ in timings)
-    print("\nnotebook".ljust(width + 1) + "   seconds")
+    print()
+    print(f"{'notebook':<{width}}   seconds")
     for path, seconds in timings:
         print(f"{str(path):<{width}}  {seconds:8.1f}")
     print(f"{'total':<{width}}  {sum(s for _, s in timings):8.1f}")

@@ -1,0 +1,34 @@
+"""The notebook runner behind `make book`: atomic writes and clear errors."""
+
+import nbformat
+import pytest
+
+from mnist_cnn.book import execute_notebook, main, write_atomically
+
+
+def test_write_atomically_replaces_and_leaves_no_temp(tmp_path):
+    target = tmp_path / "a.ipynb"
+    target.write_text("old")
+    write_atomically(target, "new")
+    assert target.read_text() == "new"
+    assert [p.name for p in tmp_path.iterdir()] == ["a.ipynb"]
+
+
+def test_missing_notebook_is_named(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        main([str(tmp_path / "nope.ipynb")])
+    assert "nope.ipynb" in capsys.readouterr().err
+
+
+def test_execute_notebook_stores_outputs_and_kernelspec(tmp_path):
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("print(6 * 7)")]
+    nb.metadata["jupytext"] = {"formats": "py:percent"}
+    path = tmp_path / "tiny.ipynb"
+    nbformat.write(nb, path)
+    execute_notebook(path, timeout=60)
+    done = nbformat.read(path, as_version=4)
+    assert done.cells[0].outputs[0]["text"] == "42\n"
+    assert done.cells[0].execution_count == 1
+    assert done.metadata["kernelspec"]["name"] == "python3"
+    assert "jupytext" not in done.metadata
