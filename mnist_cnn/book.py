@@ -56,6 +56,7 @@ def execute_notebook(path: Path, timeout: int = 900) -> float:
     client = NotebookClient(
         nb,
         timeout=timeout,
+        record_timing=False,  # keeps re-runs free of timestamp-only diffs
         kernel_name="python3",
         resources={"metadata": {"path": str(path.parent.resolve())}},
     )
