@@ -53,6 +53,8 @@ def execute_notebook(path: Path, timeout: int = 900) -> float:
 
     start = time.perf_counter()
     nb = nbformat.read(path, as_version=4)
+    for cell in nb.cells:
+        cell.metadata.pop("execution", None)  # timestamps from older runs
     client = NotebookClient(
         nb,
         timeout=timeout,
