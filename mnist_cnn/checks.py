@@ -88,7 +88,8 @@ def require_shape(
     """
     require_ndim(name, a, layout)
     if any(e is not None and e != s for e, s in zip(expected, a.shape, strict=True)):
-        shown = tuple("*" if e is None else e for e in expected)
+        shown = ", ".join("*" if e is None else str(e) for e in expected)
+        shown = f"({shown},)" if len(expected) == 1 else f"({shown})"
         raise ValueError(
             f"{name} must have shape [{', '.join(layout)}] = {shown}; got {a.shape}"
         )
