@@ -16,6 +16,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from scipy.signal import correlate
 
+from mnist_cnn import gradcheck
 from mnist_cnn import layers as L
 from mnist_cnn import scalar as S
 
@@ -23,17 +24,12 @@ from mnist_cnn import scalar as S
 
 
 def numerical_gradient(f, a, eps=1e-6):
-    """Centred differences of the scalar ``f()`` w.r.t. every entry of ``a`` (changed in place)."""
-    grad = np.zeros_like(a)
-    for idx in np.ndindex(a.shape):
-        old = a[idx]
-        a[idx] = old + eps
-        f_plus = f()
-        a[idx] = old - eps
-        f_minus = f()
-        a[idx] = old
-        grad[idx] = (f_plus - f_minus) / (2 * eps)
-    return grad
+    """Centred differences of the zero-argument ``f()`` w.r.t. every entry of ``a``.
+
+    ``f`` reads ``a`` through a closure; :func:`mnist_cnn.gradcheck.numerical_gradient`
+    perturbs ``a`` in place and restores it.
+    """
+    return gradcheck.numerical_gradient(lambda _: f(), a, eps=eps)
 
 
 def assert_close(actual, expected, tol=1e-10):

@@ -13,6 +13,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from numpy.lib.stride_tricks import sliding_window_view
 
+from mnist_cnn import gradcheck
 from mnist_cnn.scalar import (
     conv_backward_loops,
     conv_forward_loops,
@@ -59,17 +60,12 @@ def maxpool_reference(z, pool, stride):
 
 
 def centred_difference(f, a, eps=1e-6):
-    """d f / d a by (f(a + eps e) - f(a - eps e)) / (2 eps), one entry at a time."""
-    grad = np.zeros_like(a)
-    for index in np.ndindex(a.shape):
-        saved = a[index]
-        a[index] = saved + eps
-        f_plus = f()
-        a[index] = saved - eps
-        f_minus = f()
-        a[index] = saved
-        grad[index] = (f_plus - f_minus) / (2 * eps)
-    return grad
+    """Centred differences of the zero-argument ``f()`` w.r.t. every entry of ``a``.
+
+    ``f`` reads ``a`` through a closure; :func:`mnist_cnn.gradcheck.numerical_gradient`
+    perturbs ``a`` in place and restores it.
+    """
+    return gradcheck.numerical_gradient(lambda _: f(), a, eps=eps)
 
 
 def assert_close(name, actual, expected, tol):
