@@ -281,8 +281,8 @@ def conv_forward_einsum(
 
 
 def conv_backward(
-    delta: np.ndarray, cache: ConvCache
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    delta: np.ndarray, cache: ConvCache, need_dx: bool = True
+) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
     """Gradients of the convolution in im2col form, Eq. (4.15).
 
     With ``delta^{(n)}`` = ``delta[n]`` reshaped to [C_out, H_c*W_c]:
@@ -299,10 +299,14 @@ def conv_backward(
         ``dL/dz^{(conv)}``, same dtype as the forward input.
     cache : ConvCache
         From :func:`conv_forward`.
+    need_dx : bool, default True
+        If False, skip ``dX_col`` and col2im and return ``dx = None``. Training
+        uses this for the first layer: nothing upstream of the image needs
+        ``dL/dx``, and it is about half the work of this function.
 
     Returns
     -------
-    dx : numpy.ndarray, shape [N, C_in, H_in, W_in]
+    dx : numpy.ndarray, shape [N, C_in, H_in, W_in], or None if ``need_dx`` is False
     dw : numpy.ndarray, shape [C_out, C_in, K, K]
     db : numpy.ndarray, shape [C_out]
         All in the dtype of ``delta``.
@@ -317,6 +321,8 @@ def conv_backward(
     # sum_n delta^(n) X_col^(n)T: a batch of small [C_out, C_in*K*K] products, then the sum.
     dW_mat = np.matmul(d, X_col.transpose(0, 2, 1)).sum(axis=0)
     db = delta.sum(axis=(0, 2, 3))
+    if not need_dx:
+        return None, dW_mat.reshape(w.shape), db
     dX_col = np.matmul(w.reshape(c_out, -1).T, d)  # [N, C_in*K*K, H_c*W_c]
     dx = col2im(dX_col, x_shape, K, stride, padding)
     return dx, dW_mat.reshape(w.shape), db
@@ -343,8 +349,18 @@ def maxpool_forward(
     ``[H_p*K_p, W_p*K_p]`` a reshape to [N, C, H_p, K_p, W_p, K_p] puts window
     ``(p, q)`` at ``[:, :, p, :, q, :]`` and
     ``z^{(pool)}_{n,c,p,q} = max_{i,j} z_{n,c,p,i,q,j}``. The argmax over the
-    K_p*K_p window entries (row-major, ``np.argmax`` keeps the first maximum) is
-    the routing for the backward pass, Eq. (4.11).
+    K_p*K_p window entries (row-major; the first maximum on ties) is the routing
+    for the backward pass, Eq. (4.11).
+
+    How it is computed (the training hot path): entry ``(i, j)`` of every window
+    at once is the strided slice ``z[:, :, i::K_p, j::K_p]``, i.e.
+    ``tiles[:, :, :, i, :, j]`` of the reshape above. The K_p*K_p slices are
+    visited in row-major order and folded into a running maximum; an entry
+    replaces the maximum only if it is *strictly* greater, so on a tie the
+    earlier (row-major first) offset is kept. Each slice is first copied into a
+    contiguous buffer because numpy's arithmetic on rows of only W_p strided
+    entries is several times slower than on contiguous memory, and no
+    transposed copy of the whole map is made.
 
     Border: ``H_p = floor((H - K_p)/S_p) + 1`` (Eq. (0.1)), so bottom rows and
     right columns that no full window covers are dropped (floor mode, as in the
@@ -368,12 +384,20 @@ def maxpool_forward(
     if stride != pool:
         return maxpool_forward_im2col(z, pool, stride)
     n, c = z.shape[:2]
-    tiles = z[:, :, : h_p * pool, : w_p * pool].reshape(n, c, h_p, pool, w_p, pool)
-    # [N, C, H_p, W_p, K_p*K_p]: window entries in row-major order (i, j) -> i*K_p + j.
-    windows = tiles.transpose(0, 1, 2, 4, 3, 5).reshape(n, c, h_p, w_p, pool * pool)
-    argmax = windows.argmax(axis=-1)
-    out = np.take_along_axis(windows, argmax[..., None], axis=-1)[..., 0]
-    return out, PoolCache(z.shape, argmax, pool, stride)
+    tiled = z[:, :, : h_p * pool, : w_p * pool]  # crop the border no window covers
+    out = np.ascontiguousarray(tiled[:, :, ::pool, ::pool])  # offset (i, j) = (1, 1)
+    # Offsets fit in one byte for any window up to 16 x 16; intp only at the end.
+    offset = np.zeros(out.shape, dtype=np.min_scalar_type(pool * pool - 1))
+    entry = np.empty_like(out)
+    greater = np.empty(out.shape, dtype=bool)
+    for k in range(1, pool * pool):  # row-major: k = i*K_p + j
+        i, j = divmod(k, pool)
+        np.copyto(entry, tiled[:, :, i::pool, j::pool])
+        np.greater(entry, out, out=greater)  # strictly: ties keep the earlier offset
+        np.maximum(out, entry, out=out)
+        # k grows, so the last k that beat the running maximum is the largest such k.
+        np.maximum(offset, greater.view(np.uint8) * offset.dtype.type(k), out=offset)
+    return out, PoolCache(z.shape, offset.astype(np.intp), pool, stride)
 
 
 def maxpool_forward_im2col(
@@ -417,9 +441,11 @@ def maxpool_backward(dout: np.ndarray, cache: PoolCache) -> np.ndarray:
 
     ``dz_{n,c,(p-1)S_p+i*,(q-1)S_p+j*} += dout_{n,c,p,q}`` where ``(i*, j*)`` is
     the first maximum of window ``(p, q)``; every other entry gets 0. For
-    ``S_p = K_p`` the windows tile the map and one scatter in the reshaped
-    layout of Eq. (2.5) does it; otherwise the scatter is into im2col columns and
-    :func:`mnist_cnn.im2col.col2im` adds overlapping windows up.
+    ``S_p = K_p`` the windows tile the map, so each window offset ``(i, j)`` is
+    one strided slice of the result (as in Eq. (2.5)) and receives ``dout``
+    where the routing chose that offset, 0 elsewhere; otherwise the scatter is
+    into im2col columns and :func:`mnist_cnn.im2col.col2im` adds overlapping
+    windows up.
 
     Parameters
     ----------
@@ -438,11 +464,15 @@ def maxpool_backward(dout: np.ndarray, cache: PoolCache) -> np.ndarray:
     h_p, w_p = argmax.shape[2:]
     _check_same_shape("dout", dout, (n, c, h_p, w_p), ("N", "C", "H_p", "W_p"))
     if stride == pool:
-        windows = np.zeros((n, c, h_p, w_p, pool * pool), dtype=dout.dtype)
-        np.put_along_axis(windows, argmax[..., None], dout[..., None], axis=-1)
-        tiles = windows.reshape(n, c, h_p, w_p, pool, pool).transpose(0, 1, 2, 4, 3, 5)
-        dz = np.zeros(z_shape, dtype=dout.dtype)
-        dz[:, :, : h_p * pool, : w_p * pool] = tiles.reshape(n, c, h_p * pool, w_p * pool)
+        # The windows tile the map: offset (i, j) of every window is the strided slice
+        # [i::K_p, j::K_p], and each pixel of the tiled part lies in exactly one slice.
+        covers_all = (h, w) == (h_p * pool, w_p * pool)
+        dz = (np.empty if covers_all else np.zeros)(z_shape, dtype=dout.dtype)
+        for k in range(pool * pool):
+            i, j = divmod(k, pool)
+            routed = dout * (argmax == k)  # contiguous; strided arithmetic is slower
+            routed += 0  # -0.0 (from a negative delta times False) becomes +0.0
+            dz[:, :, i : h_p * pool : pool, j : w_p * pool : pool] = routed
         return dz
     cols = np.zeros((n, c, pool * pool, h_p * w_p), dtype=dout.dtype)
     np.put_along_axis(

@@ -246,6 +246,7 @@ def loss_and_grads(
     padding: int = 0,
     pool: int = 2,
     pool_stride: int | None = None,
+    need_dx: bool = True,
 ) -> tuple[np.floating, dict[str, np.ndarray], dict[str, np.ndarray]]:
     """Loss, gradients and every local gradient, with the vectorised layers.
 
@@ -266,6 +267,10 @@ def loss_and_grads(
         As in :func:`forward`.
     labels : ndarray of int, shape [N]
         Classes ``0..D_2-1``.
+    need_dx : bool, default True
+        If False, ``dL/dx`` (Eq. (4.14)) is not computed and ``intermediates["dx"]``
+        is None. Training sets it: no parameter lies upstream of the image, so
+        the gradients do not depend on it.
 
     Returns
     -------
@@ -276,7 +281,7 @@ def loss_and_grads(
         its parameter.
     intermediates : dict str -> ndarray
         Forward values :data:`Z_NAMES` and local gradients :data:`DELTA_NAMES`
-        (``delta_* = dL/dz_*``; ``dx = dL/dx`` [N, C_in, H_in, W_in]).
+        (``delta_* = dL/dz_*``; ``dx = dL/dx`` [N, C_in, H_in, W_in], or None).
     """
     y, c = forward(params, x, stride, padding, pool, pool_stride)
     loss = layers.cross_entropy(y, labels)
@@ -286,7 +291,7 @@ def loss_and_grads(
     delta_flat, dw_fc1, db_fc1 = layers.fc_backward(delta_fc1, c["fc1"])  # (4.9), (4.8)
     delta_pool = layers.flatten_backward(delta_flat, c["flat"])           # (4.10)
     delta_conv = layers.maxpool_backward(delta_pool, c["pool"])           # (4.11)
-    dx, dw_conv, db_conv = layers.conv_backward(delta_conv, c["conv"])    # (4.12)-(4.15)
+    dx, dw_conv, db_conv = layers.conv_backward(delta_conv, c["conv"], need_dx)  # (4.12)-(4.15)
     grads = dict(dw_conv=dw_conv, db_conv=db_conv, dw_fc1=dw_fc1, db_fc1=db_fc1,
                  dw_fc2=dw_fc2, db_fc2=db_fc2)
     intermediates = {name: c[name] for name in Z_NAMES[:-1]}
