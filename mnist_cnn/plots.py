@@ -20,10 +20,14 @@ from matplotlib.patches import Rectangle
 from .checks import require_ndim
 
 __all__ = [
+    "show_confusion_matrix",
     "show_digits",
     "show_feature_maps",
     "show_filters",
     "show_im2col",
+    "show_learning_curves",
+    "show_lr_schedule",
+    "show_mistakes",
     "show_pool_routing",
     "show_timings",
 ]
@@ -285,5 +289,151 @@ def show_timings(rows, title: str | None = None) -> Figure:
     ax.set_xlim(left=min(ms) / 5, right=max(ms) * 40)
     if title:
         ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+def show_learning_curves(curve: Sequence[dict], epochs: Sequence[dict] = (),
+                         title: str | None = None) -> Figure:
+    """Loss and accuracy against epochs, for training and validation.
+
+    Parameters
+    ----------
+    curve : sequence of dict
+        Points of ``mnist_cnn.train.train(..., curve_every=k)``: keys ``epoch``,
+        ``train_loss``, ``train_acc`` (means over the last ``k`` steps) and,
+        optionally, ``val_loss``, ``val_acc``.
+    epochs : sequence of dict, optional
+        Per-epoch records (``train(...).metrics["epochs"]``); their ``val_loss``
+        and ``val_acc`` (whole validation split) are drawn as large dots at the
+        end of each epoch.
+    title : str, optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Two panels: cross-entropy (log scale) and accuracy in percent.
+    """
+    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(11, 3.8))
+    t = [p["epoch"] for p in curve]
+    ax_loss.plot(t, [p["train_loss"] for p in curve], "o-", ms=3, label="train (running mean)")
+    ax_acc.plot(t, [100 * p["train_acc"] for p in curve], "o-", ms=3,
+                label="train (running mean)")
+    if curve and "val_loss" in curve[0]:
+        ax_loss.plot(t, [p["val_loss"] for p in curve], "s-", ms=3, label="validation")
+        ax_acc.plot(t, [100 * p["val_acc"] for p in curve], "s-", ms=3, label="validation")
+    ends = [(float(e["epoch"]), e) for e in epochs if "val_loss" in e]
+    if ends:
+        ax_loss.plot([x for x, _ in ends], [e["val_loss"] for _, e in ends], "k*", ms=10,
+                     label="validation, whole split")
+        ax_acc.plot([x for x, _ in ends], [100 * e["val_acc"] for _, e in ends], "k*", ms=10,
+                    label="validation, whole split")
+    ax_loss.set_yscale("log")
+    ax_loss.set_ylabel("cross-entropy, Eq. (4.1)")
+    ax_acc.set_ylabel("accuracy (%), Eq. (5.4)")
+    low = min([100 * p["train_acc"] for p in curve[len(curve) // 4:]] or [90.0])
+    ax_acc.set_ylim(max(0.0, min(low, 97.0) - 1), 100)
+    for ax in (ax_loss, ax_acc):
+        ax.set_xlabel("epoch")
+        ax.grid(alpha=0.3)
+        ax.legend()
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def show_lr_schedule(rates: Sequence[float] | np.ndarray, steps_per_epoch: int,
+                     title: str | None = None) -> Figure:
+    """The learning rate of every step, against epochs (Eq. (5.2)).
+
+    Parameters
+    ----------
+    rates : sequence of float
+        ``eta_t`` for ``t = 0..T-1``.
+    steps_per_epoch : int
+    title : str, optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    rates = np.asarray(rates)
+    fig, ax = plt.subplots(figsize=(6, 2.8))
+    ax.plot(np.arange(len(rates)) / steps_per_epoch, rates)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("learning rate")
+    ax.grid(alpha=0.3)
+    if title:
+        ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+def show_confusion_matrix(matrix: np.ndarray, title: str | None = None) -> Figure:
+    """A confusion matrix with its counts written in the cells.
+
+    Parameters
+    ----------
+    matrix : numpy.ndarray of int, shape [D_2, D_2]
+        ``matrix[a, b]`` = images of class ``a`` predicted as ``b`` (rows: truth).
+    title : str, optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Off-diagonal cells on a log colour scale (the diagonal would swamp them).
+    """
+    require_ndim("matrix", matrix, ("D_2", "D_2"))
+    classes = matrix.shape[0]
+    off = matrix.astype(float).copy()
+    np.fill_diagonal(off, np.nan)
+    fig, ax = plt.subplots(figsize=(6.2, 5.4))
+    shown = np.where(np.isnan(off), np.nan, np.log10(off + 1))
+    image = ax.imshow(shown, cmap="Reds", vmin=0)
+    for a in range(classes):
+        for b in range(classes):
+            value = int(matrix[a, b])
+            if value or a == b:
+                ax.text(b, a, str(value), ha="center", va="center", fontsize=8,
+                        fontweight="bold" if a == b else "normal")
+    ax.set_xticks(range(classes))
+    ax.set_yticks(range(classes))
+    ax.set_xlabel("predicted class")
+    ax.set_ylabel("true class")
+    fig.colorbar(image, ax=ax, label="log10(count + 1), off the diagonal")
+    if title:
+        ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+def show_mistakes(images: np.ndarray, labels: np.ndarray, predicted: np.ndarray,
+                  confidence: np.ndarray, ncols: int = 8, title: str | None = None) -> Figure:
+    """Misclassified digits, each titled ``label -> predicted`` and the confidence.
+
+    Parameters
+    ----------
+    images : numpy.ndarray, shape [M, 1, H, W] or [M, H, W]
+    labels, predicted : numpy.ndarray of int, shape [M]
+        True and predicted classes.
+    confidence : numpy.ndarray, shape [M]
+        The probability the network gave to its (wrong) prediction.
+    ncols : int
+    title : str, optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    images = np.asarray(images)
+    if images.ndim == 4:
+        images = images[:, 0]
+    require_ndim("images", images, ("M", "H", "W"))
+    fig, axes = _grid(len(images), ncols, cell=1.35, title=title)
+    for k, ax in zip(range(len(images)), axes, strict=False):
+        ax.imshow(images[k], cmap="gray_r", vmin=0, vmax=1)
+        ax.set_title(f"{int(labels[k])} -> {int(predicted[k])}\np = {confidence[k]:.3f}",
+                     fontsize=8)
     fig.tight_layout()
     return fig
