@@ -37,6 +37,27 @@ def write_atomically(path: Path, text: str) -> None:
         raise
 
 
+def coalesce_streams(cell) -> None:
+    """Merge consecutive stdout (or stderr) outputs of a code cell into one.
+
+    How a kernel chunks printed text depends on timing, so without this two runs
+    of an unchanged notebook could store the same text in different pieces.
+    """
+    merged = []
+    for output in cell.get("outputs", []):
+        previous = merged[-1] if merged else None
+        if (
+            output.output_type == "stream"
+            and previous is not None
+            and previous.output_type == "stream"
+            and previous.name == output.name
+        ):
+            previous.text += output.text
+        else:
+            merged.append(output)
+    cell.outputs = merged
+
+
 def execute_notebook(path: Path, timeout: int = 900) -> float:
     """Run one notebook in a fresh kernel and store its outputs.
 
@@ -67,6 +88,9 @@ def execute_notebook(path: Path, timeout: int = 900) -> float:
         resources={"metadata": {"path": str(path.parent.resolve())}},
     )
     client.execute()
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            coalesce_streams(cell)
     nb.metadata.pop("jupytext", None)  # authoring-tool noise, not part of the book
     nb.metadata["kernelspec"] = {
         "name": "python3",

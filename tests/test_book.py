@@ -3,7 +3,7 @@
 import nbformat
 import pytest
 
-from mnist_cnn.book import execute_notebook, main, write_atomically
+from mnist_cnn.book import coalesce_streams, execute_notebook, main, write_atomically
 
 
 def test_write_atomically_replaces_and_leaves_no_temp(tmp_path):
@@ -32,3 +32,18 @@ def test_execute_notebook_stores_outputs_and_kernelspec(tmp_path):
     assert done.cells[0].execution_count == 1
     assert done.metadata["kernelspec"]["name"] == "python3"
     assert "jupytext" not in done.metadata
+
+
+def test_coalesce_streams_merges_only_neighbours_of_one_stream():
+    cell = nbformat.v4.new_code_cell("")
+    out = nbformat.v4.new_output
+    cell.outputs = [
+        out("stream", name="stdout", text="a\n"),
+        out("stream", name="stdout", text="b\n"),
+        out("stream", name="stderr", text="warn\n"),
+        out("stream", name="stdout", text="c\n"),
+    ]
+    coalesce_streams(cell)
+    assert [(o.name, o.text) for o in cell.outputs] == [
+        ("stdout", "a\nb\n"), ("stderr", "warn\n"), ("stdout", "c\n")
+    ]
