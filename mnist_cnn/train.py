@@ -57,6 +57,7 @@ from typing import Any
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from . import layers
 from . import network as net
 from .checks import require_float_array, require_ndim, require_positive_int
 from .data import MnistDataError, _atomic_write, load_mnist
@@ -371,6 +372,16 @@ def evaluate(params: Mapping[str, np.ndarray], images: np.ndarray, labels: np.nd
              batch_size: int = 1000) -> dict[str, float | int]:
     """Loss (Eq. (4.1)) and accuracy (Eq. (5.4)) of ``params`` on a whole split.
 
+    Parameters
+    ----------
+    params : mapping str -> ndarray
+        The six parameter tensors of the seed network (:data:`network.PARAM_NAMES`).
+    images : ndarray, shape [N, 1, 28, 28], float32 or float64
+    labels : ndarray of int, shape [N]
+        Classes ``0..D_2-1``.
+    batch_size : int, default 1000
+        Images per forward pass; bounds the memory of im2col, not the result.
+
     Returns
     -------
     dict
@@ -378,8 +389,7 @@ def evaluate(params: Mapping[str, np.ndarray], images: np.ndarray, labels: np.nd
         ``images`` (counts).
     """
     y = predict(params, images, batch_size)
-    picked = y[np.arange(len(labels)), labels].astype(np.float64)
-    loss = float(-np.log(np.maximum(picked, np.finfo(y.dtype).tiny)).mean())
+    loss = float(layers.cross_entropy(y, labels))  # also checks the labels' shape and range
     correct = int(np.count_nonzero(y.argmax(axis=1) == labels))
     return {"loss": loss, "accuracy": correct / len(labels), "correct": correct,
             "images": int(len(labels))}
