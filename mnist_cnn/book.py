@@ -15,16 +15,7 @@ import sys
 import time
 from pathlib import Path
 
-from .data import _atomic_write
-
-
-def write_atomically(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` via a temporary file and a rename.
-
-    A crash leaves either the old file or the new one, never half of one. The
-    work is done by the package's one atomic writer, :func:`mnist_cnn.data._atomic_write`.
-    """
-    _atomic_write(Path(path), lambda stream: stream.write(text.encode("utf-8")))
+from .files import atomic_write_text
 
 
 def coalesce_streams(cell) -> None:
@@ -87,7 +78,7 @@ def execute_notebook(path: Path, timeout: int = 900) -> float:
         "display_name": "Python 3",
         "language": "python",
     }
-    write_atomically(path, nbformat.writes(nb) + "\n")
+    atomic_write_text(path, nbformat.writes(nb) + "\n")
     return time.perf_counter() - start
 
 

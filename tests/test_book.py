@@ -3,13 +3,14 @@
 import nbformat
 import pytest
 
-from mnist_cnn.book import coalesce_streams, execute_notebook, main, write_atomically
+from mnist_cnn.book import coalesce_streams, execute_notebook, main
+from mnist_cnn.files import atomic_write_text
 
 
-def test_write_atomically_replaces_and_leaves_no_temp(tmp_path):
+def test_atomic_write_text_replaces_and_leaves_no_temp(tmp_path):
     target = tmp_path / "a.ipynb"
     target.write_text("old")
-    write_atomically(target, "new")
+    atomic_write_text(target, "new")
     assert target.read_text() == "new"
     assert [p.name for p in tmp_path.iterdir()] == ["a.ipynb"]
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mnist_cnn import data
+from mnist_cnn import data, files
 from mnist_cnn.data import (
     ChecksumMismatchError,
     DataFileMissingError,
@@ -317,7 +317,7 @@ def test_failure_inside_write_cleans_up(tmp_path):
         raise RuntimeError("interrupted")
 
     with pytest.raises(RuntimeError):
-        data._atomic_write(target, half_write)
+        files.atomic_write(target, half_write)
     assert list(tmp_path.iterdir()) == []
 
 
