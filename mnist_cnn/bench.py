@@ -210,7 +210,20 @@ def conv_forward_timings(
 
 
 def format_table(rows: list[TimingRow], title: str = "") -> str:
-    """Render timing rows as a fixed-width table (ms per batch, speed-up, note)."""
+    """Render timing rows as a fixed-width table (ms per batch, speed-up, note).
+
+    Parameters
+    ----------
+    rows : list of TimingRow
+        One row per implementation, e.g. from :func:`conv_forward_timings`.
+    title : str, optional
+        A first line above the header.
+
+    Returns
+    -------
+    str
+        The table, one line per row.
+    """
     width = max(len(r.name) for r in rows)
     header = f"{'implementation':<{width}}  {'ms / batch':>11}  {'speed-up':>9}  note"
     lines = [title] if title else []
@@ -396,7 +409,23 @@ def layer_timings(batch: int = 64, repeat: int = 5, number: int = 10,
 
 
 def format_layer_table(rows: list[LayerTiming], step_ms: float, title: str = "") -> str:
-    """Render :func:`layer_timings` as a table: forward, backward, update, total, share."""
+    """Render :func:`layer_timings` as a table: forward, backward, update, total, share.
+
+    Parameters
+    ----------
+    rows : list of LayerTiming
+        Per-layer milliseconds per batch.
+    step_ms : float
+        The whole training step, measured on its own (it includes Python overhead
+        that the per-layer sum misses).
+    title : str, optional
+        A first line above the header.
+
+    Returns
+    -------
+    str
+        The table with a "sum of the layers" and a "whole step" line.
+    """
     width = max(len(r.name) for r in rows + [LayerTiming("whole step, measured", 0, 0, 0)])
     header = (f"{'layer':<{width}}  {'forward':>8}  {'backward':>8}  {'update':>8}  "
               f"{'total':>8}  {'share':>6}")
@@ -422,6 +451,17 @@ def torch_network(params: dict[str, np.ndarray]):
     ReLU(), Linear(500, 10))``; the loss is ``F.cross_entropy`` (softmax and
     Eq. (4.1) in one). PyTorch's weight layouts are the book's:
     ``[C_out, C_in, K, K]`` and ``[D_out, D_in]``.
+
+    Parameters
+    ----------
+    params : dict of numpy.ndarray
+        ``w_conv [20, 1, 5, 5], b_conv [20], w_fc1 [500, 2880], b_fc1 [500],
+        w_fc2 [10, 500], b_fc2 [10]`` as from :func:`mnist_cnn.network.init_params`.
+
+    Returns
+    -------
+    torch.nn.Sequential
+        The model, float32, with copies of the parameters.
 
     Raises
     ------
@@ -578,7 +618,20 @@ def throughput(batch: int = 64, repeat: int = 5, number: int = 10, seed: int = 0
 
 
 def format_throughput(t: Throughput, title: str = "") -> str:
-    """Render a :class:`Throughput` as a table: images/s for numpy and PyTorch, and their ratio."""
+    """Render a :class:`Throughput` as a table: images/s for numpy and PyTorch, and their ratio.
+
+    Parameters
+    ----------
+    t : Throughput
+        Measured images per second; the PyTorch fields are None without PyTorch.
+    title : str, optional
+        A first line above the header.
+
+    Returns
+    -------
+    str
+        Two rows (training step, inference).
+    """
     lines = [title] if title else []
     header = f"{'at batch ' + str(t.batch):<16}  {'numpy img/s':>12}  {'torch img/s':>12}  " \
              f"{'numpy/torch':>11}"
@@ -736,7 +789,19 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Command-line entry point; returns the process exit code."""
+    """Command-line entry point of ``python -m mnist_cnn.bench``.
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        Arguments without the program name; default ``sys.argv[1:]``. With no
+        subcommand the first registered benchmark (``conv``) runs.
+
+    Returns
+    -------
+    int
+        The process exit code.
+    """
     parser = _parser()
     argv = sys.argv[1:] if argv is None else list(argv)
     # No subcommand (only options, or nothing): the default benchmark.

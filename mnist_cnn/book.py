@@ -23,6 +23,11 @@ def coalesce_streams(cell) -> None:
 
     How a kernel chunks printed text depends on timing, so without this two runs
     of an unchanged notebook could store the same text in different pieces.
+
+    Parameters
+    ----------
+    cell : nbformat.NotebookNode
+        A code cell; its ``outputs`` list is replaced in place.
     """
     merged = []
     for output in cell.get("outputs", []):
@@ -83,7 +88,18 @@ def execute_notebook(path: Path, timeout: int = 900) -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Command-line entry point; returns the process exit code."""
+    """Command-line entry point of ``python -m mnist_cnn.book``.
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        Notebook paths (run in the given order) and options; default ``sys.argv[1:]``.
+
+    Returns
+    -------
+    int
+        0 when every notebook ran; a failing cell raises and stops the run.
+    """
     parser = argparse.ArgumentParser(
         prog="python -m mnist_cnn.book",
         description="Execute notebooks in the given order, writing outputs in place.",

@@ -120,6 +120,20 @@ def require_same_dtype(**arrays: np.ndarray) -> np.dtype:
 def require_positive_int(name: str, value: object, minimum: int = 1) -> int:
     """Check a hyper-parameter such as K, stride or padding.
 
+    Parameters
+    ----------
+    name : str
+        The parameter's name, used in the message.
+    value : object
+        The value to check.
+    minimum : int, default 1
+        The smallest allowed value (0 for padding).
+
+    Returns
+    -------
+    int
+        ``value`` as a Python int.
+
     Raises
     ------
     TypeError

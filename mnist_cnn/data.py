@@ -944,7 +944,18 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of ``python -m mnist_cnn.data``; returns the exit status."""
+    """Entry point of ``python -m mnist_cnn.data build``.
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        Arguments without the program name; default ``sys.argv[1:]``.
+
+    Returns
+    -------
+    int
+        0 when the npz, its sha256 and the provenance note were written, 1 otherwise.
+    """
     args = _parse_args(argv)
     try:
         result = build(args.out, args.wheel)

@@ -55,10 +55,26 @@ def atomic_write(target: str | os.PathLike[str], write: Callable[[IO[bytes]], No
 
 
 def atomic_write_bytes(target: str | os.PathLike[str], payload: bytes) -> None:
-    """Write ``payload`` to ``target`` atomically (see :func:`atomic_write`)."""
+    """Write ``payload`` to ``target`` atomically (see :func:`atomic_write`).
+
+    Parameters
+    ----------
+    target : path-like
+        The file to create or replace.
+    payload : bytes
+        The complete content.
+    """
     atomic_write(target, lambda stream: stream.write(payload))
 
 
 def atomic_write_text(target: str | os.PathLike[str], text: str) -> None:
-    """Write ``text`` as UTF-8 to ``target`` atomically (see :func:`atomic_write`)."""
+    """Write ``text`` as UTF-8 to ``target`` atomically (see :func:`atomic_write`).
+
+    Parameters
+    ----------
+    target : path-like
+        The file to create or replace.
+    text : str
+        The complete content.
+    """
     atomic_write_bytes(target, text.encode("utf-8"))

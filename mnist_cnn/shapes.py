@@ -51,12 +51,32 @@ def output_size(size_in: int, kernel: int, stride: int = 1, padding: int = 0) ->
 
 
 def conv_parameter_count(c_in: int, c_out: int, kernel: int) -> int:
-    """Weights plus biases of a convolution, Eq. (0.2): ``C_out * (C_in*K*K + 1)``."""
+    """Weights plus biases of a convolution, Eq. (0.2): ``C_out * (C_in*K*K + 1)``.
+
+    Parameters
+    ----------
+    c_in, c_out, kernel : int
+        ``C_in``, ``C_out`` and ``K``; the weights are [C_out, C_in, K, K], the bias [C_out].
+
+    Returns
+    -------
+    int
+    """
     return c_out * (c_in * kernel * kernel + 1)
 
 
 def fc_parameter_count(d_in: int, d_out: int) -> int:
-    """Weights plus biases of a fully connected layer, Eq. (0.2): ``D_out * (D_in + 1)``."""
+    """Weights plus biases of a fully connected layer, Eq. (0.2): ``D_out * (D_in + 1)``.
+
+    Parameters
+    ----------
+    d_in, d_out : int
+        ``D_in`` and ``D_out``; the weights are [D_out, D_in], the bias [D_out].
+
+    Returns
+    -------
+    int
+    """
     return d_out * (d_in + 1)
 
 
@@ -153,7 +173,17 @@ def shape_trace(
 
 
 def total_parameters(rows: list[LayerShape]) -> int:
-    """Sum of the ``parameters`` column of a shape trace."""
+    """Sum of the ``parameters`` column of a shape trace, Eq. (0.2) summed over layers.
+
+    Parameters
+    ----------
+    rows : list of LayerShape
+        Output of :func:`shape_trace`.
+
+    Returns
+    -------
+    int
+    """
     return sum(row.parameters for row in rows)
 
 

@@ -420,7 +420,19 @@ def _symbol_array(name: str, shape: tuple[int, ...]) -> np.ndarray:
 
 
 def one_hot_exact(labels: np.ndarray, classes: int) -> np.ndarray:
-    """Targets ``t_{n,k} = 1`` if ``labels[n] == k`` else 0, as sympy integers [N, D_2]."""
+    """Targets ``t_{n,k} = 1`` if ``labels[n] == k`` else 0, as sympy integers.
+
+    Parameters
+    ----------
+    labels : numpy.ndarray of int, shape [N]
+        Classes ``0..classes-1``.
+    classes : int
+        ``D_2``.
+
+    Returns
+    -------
+    numpy.ndarray of object (sympy Integer), shape [N, D_2]
+    """
     t = np.full((len(labels), classes), sp.S.Zero, dtype=object)
     for n, k in enumerate(labels):
         t[n, int(k)] = sp.S.One

@@ -485,7 +485,20 @@ def load_weights(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
 
 
 def write_json(path: str | os.PathLike[str], obj: Any) -> Path:
-    """Write ``obj`` as indented JSON, atomically (temporary file, then rename)."""
+    """Write ``obj`` as indented JSON, atomically (temporary file, then rename).
+
+    Parameters
+    ----------
+    path : path-like
+        The target file; parent folders are created.
+    obj : object
+        Anything ``json.dumps`` accepts.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+    """
     path = Path(path)
     text = json.dumps(obj, indent=2, sort_keys=False) + "\n"
     atomic_write_text(path, text)
@@ -531,6 +544,11 @@ def seed_streams(seed: int) -> tuple[np.random.Generator, ...]:
     Spawned from ``numpy.random.SeedSequence(seed)``, so changing how many
     shifts are drawn (say ``--shift 0``) does not change the initial weights
     or the order of the images.
+
+    Parameters
+    ----------
+    seed : int
+        ``>= 0``.
 
     Returns
     -------
@@ -870,7 +888,19 @@ def _run_evaluate(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Command-line entry point; returns the exit code (0 ok, 1 failure, 2 bad input)."""
+    """Command-line entry point of ``python -m mnist_cnn.train``.
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        Arguments without the program name; default ``sys.argv[1:]``. Without a
+        subcommand, ``train`` is assumed.
+
+    Returns
+    -------
+    int
+        0 on success, 1 on a failure, 2 on bad input (arguments or weight file).
+    """
     parser = _parser()
     argv = sys.argv[1:] if argv is None else list(argv)
     if not argv or argv[0] not in ("train", "evaluate", "-h", "--help"):
