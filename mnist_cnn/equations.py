@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import itertools
 import json
 import re
 import sys
@@ -35,7 +36,15 @@ from pathlib import Path
 import numpy as np
 
 from mnist_cnn import im2col, layers, optim, scalar, shapes, train
-from mnist_cnn.latex import Display, Evaluator, LatexError, Node, Tensor, parse_display
+from mnist_cnn.latex import (
+    Display,
+    Evaluator,
+    LatexError,
+    MatrixEvaluator,
+    Node,
+    Tensor,
+    parse_display,
+)
 
 __all__ = ["PACKAGE", "TWINS", "EXEMPT", "Result", "extract_displays", "check_display",
            "typeset_results", "main"]
@@ -190,6 +199,18 @@ def cnn_world(case: dict, seed: int = 0, dense_conv_delta: bool = False) -> Worl
         "i^*": T(offset // K_p + 1.0), "j^*": T(offset % K_p + 1.0),
         "dL/dw^(conv)": T(dw_conv), "dL/db^(conv)": T(db_conv), "dL/dx": T(dx),
     }
+    # matrix forms, chapters 2-4: the same arrays, as the matrices the equations multiply
+    HW = H_c * W_c
+    tensors.update({
+        "Z": T(z_conv.reshape(N, C_out, HW)), r"\mathsf{Z}": T(z_conv.reshape(N, C_out, HW)),
+        r"\mathsf{X}": tensors["X"], "Z^(flat)": T(z_flat), "Z^(fc1)": T(z_fc1),
+        "Z^(relu)": T(z_relu), "Z^(fc2)": T(z_fc2), "W^(fc1)": T(w_fc1), "W^(fc2)": T(w_fc2),
+        "Y": T(y), r"\mathbf{m}": T(z_fc2.max(axis=1)),
+        # E of (2.8) by numpy: Y does not change if E is scaled, so only this sees a wrong E
+        "E": T(np.exp(z_fc2 - z_fc2.max(axis=1, keepdims=True))),
+        "dL/dW_mat": T(dw_conv.reshape(C_out, C_in * K * K)), "dL/db": T(db_conv),
+        r"\Delta": T(delta_conv.reshape(N, C_out, HW)),
+    })
     # (2.6): the pooling windows as the im2col columns of z^(conv), Eq. (2.1) with K_p, S_p
     tensors["X_pool"] = T(P_["im2col_per_channel"](z_conv, K_p, S_p, 0))
     label = ", ".join(f"{k}={v}" for k, v in case.items())
@@ -399,11 +420,18 @@ TWINS: dict[str, Twin] = {
     "2.6": Twin(("z^(pool)",), cnn_worlds, ranges=_POOLED, rename={"X": "X_pool"},
                 skip={1: "prose: X_o^(n) is Eq. (2.1) applied to z^(conv); "
                          "bound to the package's im2col of z^(conv)"}),
+    "2.3": Twin(("Z",), cnn_worlds, ranges={"n": "N", "o": "C_out", "m": "H_c", "l": "W_c"}),
+    "2.4": Twin((r"\mathsf{Z}",), cnn_worlds,
+                skip={2: "a shape statement; the shapes are those of the bound arrays"}),
+    "2.7": Twin(("Z^(fc1)", "Z^(fc2)"), cnn_worlds),
+    "2.8": Twin(("Z^(relu)", "Y", "E"), cnn_worlds),
     "3.1": Twin(("X_col",), cnn_worlds, ranges={"n": "N", "c": "C_in", "i": "K", "j": "K",
                                                  "m": "H_c", "l": "W_c"},
                 skip={1: "a block-matrix shape statement; the shape is that of the bound array"}),
     "3.2": Twin(("W_mat",), cnn_worlds, ranges={"o": "C_out", "c": "C_in", "i": "K", "j": "K"},
                 skip={1: "a block-matrix shape statement; the shape is that of the bound array"}),
+    "3.3": Twin(("Z",), cnn_worlds, ranges={"n": "N"},
+                skip={1: "a shape statement; the shape is that of the bound array"}),
     "4.1": Twin(("L",), cnn_worlds),
     "4.2": Twin(("dy/dz^(fc2)",), cnn_worlds, tol=_FD),
     "4.3": Twin(("\\delta^(fc2)",), cnn_worlds),
@@ -419,6 +447,8 @@ TWINS: dict[str, Twin] = {
     "4.13": Twin(("dL/db^(conv)",), lambda: cnn_worlds(dense_conv_delta=True)),
     "4.14": Twin(("dL/dx",), lambda: cnn_worlds(dense_conv_delta=True),
                  ranges={"n": "N", "c": "C_in"}),
+    "4.15": Twin(("dL/dW_mat", "dL/db"), lambda: cnn_worlds(dense_conv_delta=True),
+                 skip={2: "the arrow col2im: dL/dX_col -> dL/dx is Eq. (4.14), checked there"}),
     "5.1": Twin(("v", "w"), sgd_worlds, cover=False),
     "5.2": Twin((r"\eta",), schedule_worlds),
     "5.3": Twin(("x'",), shift_worlds),
@@ -426,17 +456,9 @@ TWINS: dict[str, Twin] = {
     "5.5": Twin(("C", "acc"), accuracy_worlds),
 }
 
-# Numbered displays that define no value from indexed quantities, or whose matrix form the
-# index-form parser does not read. Each is still checked in its chapter (numpy, loops,
-# finite differences); here it is accounted for, with the reason.
+# Numbered displays that define no value: accounted for, with the reason.
 EXEMPT: dict[str, str] = {
     "1.1": "notation: declares x and its index ranges, defines no value",
-    "2.3": "matrix form (products, 1^T); its index-form twins (1.3), (2.1), (2.2) are checked",
-    "2.4": "matrix form over the batch; the index-form twins (1.3), (2.1), (2.2) are checked",
-    "2.7": "matrix form of (1.8) and (1.10), which are checked",
-    "2.8": "matrix form of (1.9) and (1.12), which are checked",
-    "3.3": "matrix form; the index-form twins (1.3), (3.1), (3.2) are checked",
-    "4.15": "matrix form of (4.12)-(4.14), which are checked; col2im is an arrow, not an equation",
 }
 
 # --------------------------------------------------------------------------- notebooks
@@ -564,6 +586,38 @@ def _check_clause(lhs: Node, rhs_terms: list[Node], name: str, twin: Twin, ev: E
     return worst
 
 
+def _check_matrix_clause(lhs: Node, rhs_terms: list[Node], name: str, twin: Twin,
+                         mev: MatrixEvaluator, ranges: dict) -> float:
+    """A matrix-form clause: one matrix per value of the LHS's own indices (``n``)."""
+    tensor = mev.tensors[name]
+    if not all(a.kind == "sym" for a in lhs.args):
+        raise AssertionError(f"{name}: a matrix is indexed by plain indices")
+    free = [a.name for a in lhs.args]
+    if any(v not in ranges for v in free):
+        raise AssertionError(f"{name}: the range of {free} is not known")
+    if twin.cover:
+        for axis, v in enumerate(free):
+            if ranges[v] != (1, tensor.values.shape[axis]):
+                raise AssertionError(f"{name}: {v} = {ranges[v]} does not run over the matrices")
+    scale = max(1.0, float(np.max(np.abs(tensor.values))))
+    worst = 0.0
+    for values in itertools.product(*(range(ranges[v][0], ranges[v][1] + 1) for v in free)):
+        env = dict(zip(free, values, strict=True))
+        got = mev.slice(tensor, name, list(values))
+        for rhs in rhs_terms:
+            value = mev.dense(mev.value(rhs, env))
+            if np.shape(value) != got.shape:
+                raise AssertionError(f"{name}: the right-hand side is {np.shape(value)}, "
+                                     f"the matrix is {got.shape}")
+            if not np.isfinite(value).all():
+                raise AssertionError(f"{name}: the right-hand side is not finite")
+            err = float(np.max(np.abs(got - value)))
+            if err > twin.tol * scale:
+                raise AssertionError(f"{name}: max error {err:.2e} > {twin.tol * scale:.0e}")
+            worst = max(worst, err)
+    return worst
+
+
 def check_display(display: Display, twin: Twin) -> Result:
     """Evaluate every clause of one display on every world of its twin."""
     tag = display.tag
@@ -607,7 +661,12 @@ def check_display(display: Display, twin: Twin) -> Result:
                 if name not in twin.targets:
                     continue
                 rhs = [t for t in clause.terms[1:] if not (t.kind == "sym" and t.name == name)]
-                err = _check_clause(clause.terms[0], rhs, name, twin, ev, env, len(ranges))
+                lhs = clause.terms[0]
+                if name not in twin.axes and tensors[name].values.ndim > len(lhs.args):
+                    mev = MatrixEvaluator(world.sizes, tensors, lets, ranges)
+                    err = _check_matrix_clause(lhs, rhs, name, twin, mev, ranges)
+                else:
+                    err = _check_clause(lhs, rhs, name, twin, ev, env, len(ranges))
                 worst = max(worst, err)
         except (AssertionError, LatexError, KeyError, IndexError, ValueError) as err:
             return Result(tag, "fail", message=f"{err} [instance {world.label}]")

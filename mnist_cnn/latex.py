@@ -26,6 +26,8 @@ from typing import Any
 import numpy as np
 
 __all__ = [
+    "MatrixEvaluator",
+    "Tensor",
     "LatexError",
     "Node",
     "Clause",
@@ -103,6 +105,7 @@ _GREEK = {
     rf"\{g}" for g in "alpha beta gamma delta epsilon eta theta kappa lambda mu nu xi rho sigma "
     "tau phi chi psi omega Delta Gamma Lambda Sigma Phi Psi Omega".split()
 }
+_TRANSPOSE = (["T"], [r"\mathsf", "T"], [r"\top"])
 _WORDS_IN_NAMES = re.compile(r"^[A-Za-z]{2,}$")
 
 
@@ -212,7 +215,7 @@ class _Parser:
         while self.peek() == "^":
             self.take()
             sup = self.group_tokens()
-            if sup in (["T"], [r"\mathsf", "T"], [r"\top"]):
+            if sup in _TRANSPOSE:
                 node = Node("transpose", (node,))
             else:
                 node = Node("pow", (node, self.sub_parser(sup).whole_expr()))
@@ -336,10 +339,16 @@ class _Parser:
         base += primes
         sub_toks: list[str] | None = None
         sup_toks: list[str] | None = None
+        transposed = False
         while self.peek() in ("_", "^"):
             if self.peek() == "^":
                 grp = self._peek_group(self.pos + 1)
-                # ^2, ^T: power() reads them; (conv), (n), *, (fc2),SE are part of the name
+                if grp in _TRANSPOSE and not transposed:  # 1^T_{k}: transpose, then size
+                    self.take()
+                    self.group_tokens()
+                    transposed = True
+                    continue
+                # ^2: power() reads it; (conv), (n), *, (fc2),SE are part of the name
                 if not (grp and (grp[0] == "(" or grp == ["*"])) or sup_toks is not None:
                     break
                 self.take()
@@ -349,7 +358,11 @@ class _Parser:
                     break
                 self.take()
                 sub_toks = self.group_tokens()
-        return self._make_symbol(base, sub_toks, sup_toks)
+        node = self._make_symbol(base, sub_toks, sup_toks)
+        if node.kind == "transpose":
+            transposed = not transposed
+            node = node.args[0]
+        return Node("transpose", (node,)) if transposed else node
 
     def _peek_group(self, pos: int) -> list[str] | None:
         if pos >= len(self.toks):
@@ -369,11 +382,14 @@ class _Parser:
         sup_indices: list[Node] = []
         if sup_toks is not None:
             text = "".join(sup_toks)
-            inner = re.fullmatch(r"\(([A-Za-z])\)(\\mathsfT|T)?", text)
+            transposed = False
+            for mark in (r"\mathsfT", "T"):  # W^{(fc1)T}, X^{(n)\mathsf T}
+                if text.endswith(")" + mark):
+                    text, transposed = text[: -len(mark)], True
+                    break
+            inner = re.fullmatch(r"\(([A-Za-z])\)", text)
             if inner:
                 sup_indices = [Node("sym", name=inner.group(1))]
-                if inner.group(2):
-                    raise LatexError("a transposed matrix is outside the index-form subset")
             else:
                 name += "^" + text
         sub_text = "".join(sub_toks) if sub_toks is not None else None
@@ -384,7 +400,8 @@ class _Parser:
                 sub_text = None
             else:
                 sub_indices = self.index_list(sub_toks)
-        return Node("sym", tuple(sup_indices + sub_indices), name=name, extra=sub_text)
+        node = Node("sym", tuple(sup_indices + sub_indices), name=name, extra=sub_text)
+        return Node("transpose", (node,)) if sup_toks is not None and transposed else node
 
     def atom(self) -> Node:
         tok = self.take()
@@ -439,6 +456,11 @@ class _Parser:
             return self.reduction("argmax")
         if tok in (r"\exp", r"\log", r"\cos", r"\sin"):
             return Node("fn", (self.power(),), name=tok[1:])
+        if tok == r"\operatorname":
+            word = "".join(self.group_tokens())
+            if word != "diag":
+                raise LatexError(f"\\operatorname{{{word}}} is not known")
+            return Node("fn", (self.power(),), name=word)
         if tok == r"\pi":
             return Node("num", extra=float(np.pi))
         if tok == r"\mathbb":
@@ -828,3 +850,136 @@ class Evaluator:
             valid &= ok
             ints.append(np.where(ok, i0, 0).astype(np.intp))
         return ints, valid
+
+
+class MatrixEvaluator(Evaluator):
+    """Evaluate a matrix-form equation (``Z = A W^T + 1 b^T``) for given index values.
+
+    Indices are plain numbers here (``n`` of ``X_{col}^{(n)}``); a tensor indexed by fewer
+    indices than it has axes is the matrix (or column vector) that remains. Juxtaposed
+    matrices multiply as matrices, ``^T`` transposes, ``\\mathbf 1_k`` is a column of ``k``
+    ones (``\\mathbf 1`` without a size takes the size its product needs), ``diag`` makes a
+    diagonal matrix and ``^{-1}`` of a square matrix inverts it. Sums of matrices must
+    agree in shape: nothing is broadcast, so a missing ``\\mathbf 1^T`` is an error.
+    """
+
+    ONES = "\\mathbf{1}"
+
+    def value(self, node: Node, env: dict, depth: int = 0):
+        k = node.kind
+        if k == "sym":
+            return self.msymbol(node, env)
+        if k == "transpose":
+            v = self.value(node.args[0], env)
+            return v if isinstance(v, _Ones) else np.asarray(v).T
+        if k == "mul":
+            return self.product(self.value(node.args[0], env), self.value(node.args[1], env))
+        if k in ("add", "sub"):
+            a, b = (self.dense(self.value(x, env)) for x in node.args)
+            if np.ndim(a) and np.ndim(b) and np.shape(a) != np.shape(b):
+                raise LatexError(f"adding a {np.shape(a)} matrix to a {np.shape(b)} matrix")
+            return a + b if k == "add" else a - b
+        if k == "pow":
+            a = self.dense(self.value(node.args[0], env))
+            e = self.value(node.args[1], env)
+            if np.ndim(a) == 2 and a.shape[0] == a.shape[1] > 1 and e == -1:
+                return np.linalg.inv(a)
+            if np.ndim(a) == 2 and min(a.shape) > 1:
+                raise LatexError("a matrix power other than the inverse")
+            return np.power(a, e)
+        if k == "fn" and node.name == "diag":
+            v = self.dense(self.value(node.args[0], env))
+            if np.ndim(v) != 2 or v.shape[1] != 1:
+                raise LatexError("diag of something that is not a column vector")
+            return np.diag(v[:, 0])
+        if k == "sum":
+            lo, hi = self.bounds(node.name, *node.extra, env)
+            total = 0.0
+            for value in range(lo, hi + 1):
+                total = total + self.dense(self.value(node.args[0], {**env, node.name: value}))
+            return total
+        if k in ("max2", "min2", "fn", "neg", "div", "num", "floor"):
+            if k == "num":
+                return node.extra
+            args = [self.dense(self.value(a, env)) for a in node.args]
+            with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+                if k in ("max2", "min2"):
+                    return np.maximum(*args) if k == "max2" else np.minimum(*args)
+                if k == "fn":
+                    return getattr(np, node.name)(args[0])
+                if k == "neg":
+                    return -args[0]
+                if k == "floor":
+                    return np.floor(args[0])
+                if np.ndim(args[1]):
+                    raise LatexError("division by a matrix")
+                return args[0] / args[1]
+        if k == "apply":
+            params, body = self.lets[node.name]
+            inner = {**env, **{p: self.value(a, env) for p, a in zip(params, node.args,
+                                                                       strict=True)}}
+            return self.value(body, inner)
+        raise LatexError(f"cannot evaluate a {k!r} node as a matrix")
+
+    @staticmethod
+    def dense(v):
+        if isinstance(v, _Ones):
+            raise LatexError("a vector of ones whose size is not written or implied")
+        return v
+
+    def product(self, a, b):
+        if isinstance(a, _Ones) and isinstance(b, _Ones):
+            raise LatexError("a product of two unsized vectors of ones")
+        if isinstance(b, _Ones):
+            b = np.ones((np.shape(a)[-1] if np.ndim(a) == 2 else 1, 1))
+        if isinstance(a, _Ones):
+            a = np.ones((1, np.shape(b)[0] if np.ndim(b) == 2 else 1))
+        if np.ndim(a) == 2 and np.ndim(b) == 2:
+            if a.shape[1] != b.shape[0]:
+                raise LatexError(f"product of a {a.shape} and a {b.shape} matrix")
+            return a @ b
+        return a * b
+
+    def msymbol(self, node: Node, env: dict):
+        name = node.name
+        full = f"{name}_{node.extra}" if node.extra is not None else name
+        # W_c is both a width and, in chapter 2, the filter matrix of channel c: inside
+        # a sum over c it is the matrix, elsewhere (1^T_{H_c W_c}) the width.
+        bound = all(a.kind == "sym" and a.name in env for a in node.args)
+        if node.extra is not None and full in self.sizes and not (
+                node.args and bound and name in self.tensors):
+            return self.sizes[full]
+        idx = [self.value(i, env) for i in node.args]
+        if name == self.ONES:
+            if not idx:
+                return _Ones()
+            return np.ones((int(idx[0]), 1))
+        if not idx and full in env:
+            return env[full]
+        if not idx and name in self.sizes:
+            return self.sizes[name]
+        if name in self.lets:
+            params, body = self.lets[name]
+            return self.value(body, {**env, **dict(zip(params, idx, strict=True))})
+        if name not in self.tensors:
+            raise LatexError(f"unknown symbol {full!r}")
+        return self.slice(self.tensors[name], name, idx)
+
+    @staticmethod
+    def slice(tensor: Tensor, name: str, idx: list):
+        arr = tensor.values
+        if len(idx) > arr.ndim or arr.ndim - len(idx) > 2:
+            raise LatexError(f"{name} has {arr.ndim} axes; {len(idx)} indices leave no matrix")
+        bases = tensor.base if isinstance(tensor.base, tuple) else (tensor.base,) * arr.ndim
+        pos = []
+        for axis, i in enumerate(idx):
+            i0 = float(i) - bases[axis]
+            if i0 != round(i0) or not 0 <= i0 < arr.shape[axis]:
+                raise LatexError(f"{name}: index {i} outside 1..{arr.shape[axis]}")
+            pos.append(int(i0))
+        out = np.asarray(arr[tuple(pos)], dtype=np.float64)
+        return out[:, None] if out.ndim == 1 else out
+
+
+class _Ones:
+    """``\\mathbf 1`` written without its length: it takes the one its product needs."""
