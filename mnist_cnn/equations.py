@@ -46,8 +46,8 @@ from mnist_cnn.latex import (
     parse_display,
 )
 
-__all__ = ["PACKAGE", "TWINS", "EXEMPT", "Result", "extract_displays", "check_display",
-           "typeset_results", "main"]
+__all__ = ["PACKAGE", "TWINS", "EXEMPT", "Result", "extract_displays", "book_notebooks",
+           "check_display", "typeset_results", "ledger_summary", "main"]
 
 # --------------------------------------------------------------------------- the package
 # Every function of the package the check calls, in one table: re-point here if a module moves.
@@ -92,6 +92,7 @@ class World:
     tensors: dict[str, Tensor]
     ranges: dict[str, tuple[int, int]] = field(default_factory=dict)
     label: str = ""
+    count: int = 1  # instances it stands for: a grid of sizes is one per grid point
 
 
 # Shapes of the conv/pool/fc instances: S = 2, P = 1 and 2, C_in > 1, overlapping pools,
@@ -235,7 +236,8 @@ def grid_world(axes: dict[str, range], targets: dict[str, Callable[..., float]])
         # indexed by the sizes themselves: entry [0, ...] is the first value of each axis
         tensors[target] = Tensor(out, base=tuple(r[0] for r in axes.values()))
     return World({}, tensors, ranges={n: (r[0], r[-1]) for n, r in axes.items()},
-                 label="grid " + ", ".join(f"{n}={r[0]}..{r[-1]}" for n, r in axes.items()))
+                 label="grid " + ", ".join(f"{n}={r[0]}..{r[-1]}" for n, r in axes.items()),
+                 count=int(np.prod(grid_shape)))
 
 
 def output_size_world() -> list[World]:
@@ -265,7 +267,7 @@ def conv_size_worlds() -> list[World]:
 
 def _merge(a: World, b: World) -> World:
     return World({**a.sizes, **b.sizes}, {**a.tensors, **b.tensors}, {**a.ranges, **b.ranges},
-                 a.label + "; " + b.label)
+                 a.label + "; " + b.label, a.count + b.count)
 
 
 def flat_index_worlds() -> list[World]:
@@ -467,20 +469,29 @@ _DISPLAY = re.compile(r"\$\$(.*?)\$\$", re.S)
 _TAG = re.compile(r"\\tag\{([^}]*)\}")
 
 
-def extract_displays(notebook: str | Path) -> dict[str, str]:
-    """Tag -> LaTeX of every ``\\tag``ged ``$$...$$`` display in a notebook's markdown."""
+def extract_displays(notebook: str | Path) -> dict[str, list[str]]:
+    """Tag -> LaTeX of every ``\\tag``ged ``$$...$$`` display in a notebook's markdown.
+
+    A tag typeset twice (say, again in a summary) gives two displays; both are checked.
+    """
     nb = json.loads(Path(notebook).read_text(encoding="utf-8"))
-    out: dict[str, str] = {}
+    out: dict[str, list[str]] = {}
     for cell in nb["cells"]:
         if cell["cell_type"] != "markdown":
             continue
         source = "".join(cell["source"])
         for m in _DISPLAY.finditer(source):
             for tag in _TAG.findall(m.group(1)):
-                if tag in out:
-                    raise LatexError(f"({tag}) is tagged twice in {notebook}")
-                out[tag] = m.group(1)
+                out.setdefault(tag, []).append(m.group(1))
     return out
+
+
+def book_notebooks() -> list[Path]:
+    """The chapters: ``notebooks/*.ipynb`` of the repository this package sits in."""
+    for parent in Path(__file__).resolve().parents:
+        if (parent / "notebooks").is_dir():
+            return sorted((parent / "notebooks").glob("*.ipynb"))
+    raise FileNotFoundError("no notebooks/ folder above the package")
 
 
 # --------------------------------------------------------------------------- the check
@@ -670,7 +681,8 @@ def check_display(display: Display, twin: Twin) -> Result:
                 worst = max(worst, err)
         except (AssertionError, LatexError, KeyError, IndexError, ValueError) as err:
             return Result(tag, "fail", message=f"{err} [instance {world.label}]")
-    return Result(tag, "ok", worst, instances=len(worlds), skipped=tuple(skipped))
+    return Result(tag, "ok", worst, instances=sum(w.count for w in worlds),
+                  skipped=tuple(skipped))
 
 
 def typeset_results(notebooks: Iterable[str | Path]) -> dict[str, Result]:
@@ -680,20 +692,38 @@ def typeset_results(notebooks: Iterable[str | Path]) -> dict[str, Result]:
     """
     results: dict[str, Result] = {}
     for nb in notebooks:
-        for tag, latex_text in extract_displays(nb).items():
-            if tag in EXEMPT:
-                results[tag] = Result(tag, "exempt", message=EXEMPT[tag])
-                continue
-            if tag not in TWINS:
-                results[tag] = Result(tag, "fail", message="untied: no twin and no exemption")
-                continue
-            try:
-                display = parse_display(tag, latex_text)
-            except LatexError as err:
-                results[tag] = Result(tag, "fail", message=f"cannot read: {err}")
-                continue
-            results[tag] = check_display(display, TWINS[tag])
+        for tag, texts in extract_displays(nb).items():
+            for latex_text in texts:
+                result = _check_tag(tag, latex_text)
+                if tag not in results or result.status == "fail":
+                    results[tag] = result
     return results
+
+
+def _check_tag(tag: str, latex_text: str) -> Result:
+    if tag in EXEMPT:
+        return Result(tag, "exempt", message=EXEMPT[tag])
+    if tag not in TWINS:
+        return Result(tag, "fail", message="untied: no twin and no exemption")
+    try:
+        display = parse_display(tag, latex_text)
+    except LatexError as err:
+        return Result(tag, "fail", message=f"cannot read: {err}")
+    return check_display(display, TWINS[tag])
+
+
+def ledger_summary(results: dict[str, Result]) -> str:
+    """A short text for the book: which tags are checked from their typeset form, and why
+    the others are not."""
+    tags = sorted(results, key=_tag_key)
+    ok = [t for t in tags if results[t].status == "ok"]
+    lines = [f"checked from their typeset form: {len(ok)} of {len(tags)} numbered equations"]
+    for start in range(0, len(ok), 15):
+        lines.append("  " + " ".join(f"({t})" for t in ok[start : start + 15]))
+    for t in tags:
+        if results[t].status != "ok":
+            lines.append(f"{results[t].status}: ({t}) {results[t].message}")
+    return "\n".join(lines)
 
 
 def _tag_key(tag: str) -> tuple:
