@@ -42,12 +42,13 @@ from mnist_cnn.latex import (
     LatexError,
     MatrixEvaluator,
     Node,
+    Shape,
     Tensor,
     parse_display,
 )
 
 __all__ = ["PACKAGE", "TWINS", "EXEMPT", "Result", "extract_displays", "book_notebooks",
-           "check_display", "typeset_results", "ledger_summary", "main"]
+           "check_display", "typeset_results", "typeset_results_of", "ledger_summary", "main"]
 
 # --------------------------------------------------------------------------- the package
 # Every function of the package the check calls, in one table: re-point here if a module moves.
@@ -77,6 +78,7 @@ PACKAGE: dict[str, Callable] = {
     "sgd_momentum": optim.SGDMomentum,                   # (5.1)
     "learning_rate": optim.learning_rate,                # (5.2)
     "shift_images": train.shift_images,                  # (5.3)
+    "shape_trace": shapes.shape_trace,                   # the seed network's sizes
     "accuracy": train.accuracy,                          # (5.4), (5.5)
     "confusion_matrix": train.confusion_matrix,          # (5.5)
 }
@@ -98,10 +100,10 @@ class World:
 # Shapes of the conv/pool/fc instances: S = 2, P = 1 and 2, C_in > 1, overlapping pools,
 # a stride that drops border rows (floor), and integer data with ties in the pool windows.
 CNN_CASES = [
-    dict(N=2, C_in=1, C_out=3, H_in=6, W_in=7, K=3, S=1, P=0, K_p=2, S_p=2, D_1=4, D_2=3),
-    dict(N=2, C_in=2, C_out=3, H_in=7, W_in=8, K=3, S=2, P=1, K_p=2, S_p=1, D_1=5, D_2=4),
-    dict(N=3, C_in=3, C_out=2, H_in=8, W_in=6, K=2, S=1, P=2, K_p=3, S_p=2, D_1=3, D_2=5),
-    dict(N=2, C_in=2, C_out=4, H_in=9, W_in=7, K=3, S=2, P=1, K_p=2, S_p=2, D_1=6, D_2=3,
+    dict(N=3, C_in=1, C_out=3, H_in=6, W_in=7, K=3, S=1, P=0, K_p=2, S_p=2, D_1=4, D_2=3),
+    dict(N=4, C_in=2, C_out=3, H_in=7, W_in=8, K=3, S=2, P=1, K_p=2, S_p=1, D_1=5, D_2=4),
+    dict(N=5, C_in=3, C_out=2, H_in=8, W_in=6, K=2, S=1, P=2, K_p=3, S_p=2, D_1=3, D_2=5),
+    dict(N=3, C_in=2, C_out=4, H_in=9, W_in=7, K=3, S=2, P=1, K_p=2, S_p=2, D_1=6, D_2=3,
          ties=True),
 ]
 
@@ -143,8 +145,11 @@ def cnn_world(case: dict, seed: int = 0, dense_conv_delta: bool = False) -> Worl
     H_p, W_p = z_pool.shape[2:]
     z_flat, flat_cache = P_["flatten_forward"](z_pool)
     D_0 = z_flat.shape[1]
-    w_fc1, b_fc1 = rng.standard_normal((D_1, D_0)), rng.standard_normal(D_1)
-    w_fc2, b_fc2 = rng.standard_normal((D_2, D_1)), rng.standard_normal(D_2)
+    # scaled by 1/sqrt(D_in): pre-activations of order 1, some of them in (0, 1), so that a
+    # wrong threshold in 1[z > 0] shows
+    w_fc1 = rng.standard_normal((D_1, D_0)) / np.sqrt(D_0 * float(np.mean(z_flat**2)))
+    w_fc2 = rng.standard_normal((D_2, D_1))
+    b_fc1, b_fc2 = rng.standard_normal(D_1) / 4, rng.standard_normal(D_2) / 4
     z_fc1, fc1_cache = P_["fc_forward"](z_flat, w_fc1, b_fc1)
     z_relu, relu_cache = P_["relu_forward"](z_fc1)
     z_fc2, fc2_cache = P_["fc_forward"](z_relu, w_fc2, b_fc2)
@@ -348,6 +353,22 @@ def accuracy_worlds() -> list[World]:
     return worlds
 
 
+@functools.cache
+def seed_sizes() -> dict[str, int]:
+    """The seed network's sizes (for shape statements such as ``R^{20 x 25}``)."""
+    trace = PACKAGE["shape_trace"]
+    rows = {row.name: row.shape for row in trace()}
+    _, C_in, H_in, W_in = next(iter(rows.values()))
+    conv = next(row for row in trace() if row.name == "conv")
+    _, C_out, H_c, W_c = conv.shape
+    K = round(((conv.parameters / C_out - 1) / C_in) ** 0.5)  # from (0.2)
+    pooled = [shape for name, shape in rows.items() if len(shape) == 4][2]
+    flat = [shape for shape in rows.values() if len(shape) == 2]
+    return dict(N=next(iter(rows.values()))[0], C_in=C_in, H_in=H_in, W_in=W_in, C_out=C_out,
+                K=K, H_c=H_c, W_c=W_c, H_p=pooled[2], W_p=pooled[3], D_0=flat[0][1],
+                D_1=flat[1][1], D_2=flat[-1][1])
+
+
 # --------------------------------------------------------------------------- the twins
 
 
@@ -416,7 +437,7 @@ TWINS: dict[str, Twin] = {
     "1.12": Twin(("y", "M"), cnn_worlds, ranges={"n": "N", "k": "D_2"}),
     "2.1": Twin(("X",), cnn_worlds, ranges=_NCHW_IN),
     "2.2": Twin(("W",), cnn_worlds, ranges={"c": "C_in"},
-                skip={2: "a shape statement; the shape is that of the bound array"}),
+                ),
     "2.5": Twin(("z^(pool)",), cnn_worlds, ranges=_POOLED,
                 when=lambda w: w.sizes["K_p"] == w.sizes["S_p"]),
     "2.6": Twin(("z^(pool)",), cnn_worlds, ranges=_POOLED, rename={"X": "X_pool"},
@@ -424,16 +445,16 @@ TWINS: dict[str, Twin] = {
                          "bound to the package's im2col of z^(conv)"}),
     "2.3": Twin(("Z",), cnn_worlds, ranges={"n": "N", "o": "C_out", "m": "H_c", "l": "W_c"}),
     "2.4": Twin((r"\mathsf{Z}",), cnn_worlds,
-                skip={2: "a shape statement; the shapes are those of the bound arrays"}),
+                ),
     "2.7": Twin(("Z^(fc1)", "Z^(fc2)"), cnn_worlds),
     "2.8": Twin(("Z^(relu)", "Y", "E"), cnn_worlds),
     "3.1": Twin(("X_col",), cnn_worlds, ranges={"n": "N", "c": "C_in", "i": "K", "j": "K",
                                                  "m": "H_c", "l": "W_c"},
-                skip={1: "a block-matrix shape statement; the shape is that of the bound array"}),
+                ),
     "3.2": Twin(("W_mat",), cnn_worlds, ranges={"o": "C_out", "c": "C_in", "i": "K", "j": "K"},
-                skip={1: "a block-matrix shape statement; the shape is that of the bound array"}),
+                ),
     "3.3": Twin(("Z",), cnn_worlds, ranges={"n": "N"},
-                skip={1: "a shape statement; the shape is that of the bound array"}),
+                ),
     "4.1": Twin(("L",), cnn_worlds),
     "4.2": Twin(("dy/dz^(fc2)",), cnn_worlds, tol=_FD),
     "4.3": Twin(("\\delta^(fc2)",), cnn_worlds),
@@ -629,11 +650,87 @@ def _check_matrix_clause(lhs: Node, rhs_terms: list[Node], name: str, twin: Twin
     return worst
 
 
+def _expand(entries: list[Node], mev: MatrixEvaluator, env: dict) -> list[Node]:
+    """``X_1, \\vdots, X_{C_in}``: the blocks between the first and the last, one per value
+    of the one index in which they differ."""
+    out: list[Node] = []
+    drop_next = False
+    for k, node in enumerate(entries):
+        if drop_next:  # X_1, ..., X_{C_in} with C_in = 1 is the one block X_1
+            drop_next = False
+            continue
+        if node.kind != "ellipsis":
+            out.append(node)
+            continue
+        if not 0 < k < len(entries) - 1:
+            raise LatexError("an ellipsis must stand between two blocks")
+        first, last = entries[k - 1], entries[k + 1]
+        differ = [i for i, (a, b) in enumerate(zip(first.args, last.args, strict=True))
+                  if repr(a) != repr(b)]
+        if first.kind != "sym" or first.name != last.name or len(differ) != 1:
+            raise LatexError("the blocks around an ellipsis must differ in one index")
+        i = differ[0]
+        lo = int(mev.value(first.args[i], env)) + 1
+        hi = int(mev.value(last.args[i], env))
+        if hi < lo - 1:
+            raise LatexError("the blocks around an ellipsis count down")
+        drop_next = hi == lo - 1
+        for v in range(lo, hi):
+            args = list(first.args)
+            args[i] = Node("num", extra=float(v))
+            out.append(Node("sym", tuple(args), name=first.name))
+    return out
+
+
+def _check_shape(shape: Shape, mev: MatrixEvaluator, ranges: dict) -> float:
+    """``A \\in R^{d_1 x d_2}``: the bound array's shape; the seed's numbers; the blocks."""
+    subject = shape.subject
+    if subject.kind != "sym" or subject.name not in mev.tensors:
+        raise AssertionError(f"shape statement about an unknown array {subject!r}")
+    tensor = mev.tensors[subject.name]
+    own = tensor.values.shape[len(subject.args):]
+    dims = tuple(int(mev.value(d, {})) for d in shape.dims)
+    if dims != own:
+        raise AssertionError(f"{subject.name} is {own}, the statement says {dims}")
+    if shape.seed_dims is not None:
+        seed = MatrixEvaluator(seed_sizes(), {})
+        stated = tuple(int(seed.value(d, {})) for d in shape.seed_dims)
+        derived = tuple(int(seed.value(d, {})) for d in shape.dims)
+        if stated != derived:
+            raise AssertionError(f"{subject.name}: the seed network gives {derived}, "
+                                 f"the statement says {stated}")
+    if shape.blocks is None:
+        return 0.0
+    free = [a.name for a in subject.args]
+    worst = 0.0
+    for values in itertools.product(*(range(ranges[v][0], ranges[v][1] + 1) for v in free)):
+        env = dict(zip(free, values, strict=True))
+        rows = [row for row in shape.blocks if row != [Node("ellipsis")]]
+        if len(rows) < len(shape.blocks):  # a column of blocks with a vertical ellipsis
+            column = _expand([row[0] if row else Node("ellipsis") for row in shape.blocks],
+                             mev, env)
+            grid = [[mev.dense(mev.value(node, env))] for node in column]
+        else:
+            grid = [[mev.dense(mev.value(node, env)) for node in _expand(row, mev, env)]
+                    for row in shape.blocks]
+        got = mev.slice(tensor, subject.name, list(values))
+        built = np.block(grid)
+        if built.shape != got.shape:
+            raise AssertionError(f"{subject.name}: the blocks make {built.shape}, "
+                                 f"the matrix is {got.shape}")
+        worst = max(worst, float(np.max(np.abs(built - got))))
+        if worst > 0:
+            raise AssertionError(f"{subject.name}: the blocks differ from the matrix")
+    return worst
+
+
 def check_display(display: Display, twin: Twin) -> Result:
     """Evaluate every clause of one display on every world of its twin."""
     tag = display.tag
     skipped = []
     chains = []
+    shape_clauses = [c for i, c in enumerate(display.clauses)
+                     if c.kind == "shape" and i not in twin.skip]
     for i, clause in enumerate(display.clauses):
         if i in twin.skip:
             skipped.append(f"clause {i + 1}: {twin.skip[i]}")
@@ -641,8 +738,6 @@ def check_display(display: Display, twin: Twin) -> Result:
         if clause.kind == "error":
             return Result(tag, "fail", message=f"cannot read clause {i + 1} "
                           f"({clause.text!r}): {clause.error}")
-        if clause.kind == "shape":
-            return Result(tag, "fail", message=f"shape statement in clause {i + 1} is not exempted")
         if clause.kind == "chain":
             if len(clause.terms) < 2:
                 return Result(tag, "fail", message=f"clause {i + 1} is not an equation")
@@ -667,6 +762,10 @@ def check_display(display: Display, twin: Twin) -> Result:
             ev.default_ranges = ranges
             env = {v: ev.axis_values(np.arange(lo, hi + 1), axis)
                    for axis, (v, (lo, hi)) in enumerate(ranges.items())}
+            for clause in shape_clauses:
+                mev = MatrixEvaluator(world.sizes, tensors, lets, ranges)
+                for shape in clause.shapes:
+                    _check_shape(shape, mev, ranges)
             for clause in chains:
                 name = _target_name(clause.terms[0], twin)
                 if name not in twin.targets:
@@ -694,13 +793,14 @@ def typeset_results(notebooks: Iterable[str | Path]) -> dict[str, Result]:
     for nb in notebooks:
         for tag, texts in extract_displays(nb).items():
             for latex_text in texts:
-                result = _check_tag(tag, latex_text)
+                result = typeset_results_of(tag, latex_text)
                 if tag not in results or result.status == "fail":
                     results[tag] = result
     return results
 
 
-def _check_tag(tag: str, latex_text: str) -> Result:
+def typeset_results_of(tag: str, latex_text: str) -> Result:
+    """The check of one display given as text (what :func:`typeset_results` does per tag)."""
     if tag in EXEMPT:
         return Result(tag, "exempt", message=EXEMPT[tag])
     if tag not in TWINS:

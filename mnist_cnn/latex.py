@@ -30,6 +30,7 @@ __all__ = [
     "Tensor",
     "LatexError",
     "Node",
+    "Shape",
     "Clause",
     "Display",
     "parse_display",
@@ -47,7 +48,7 @@ _IGNORED = {
     r"\,", r"\;", r"\:", r"\!", r"\ ", r"\big", r"\Big", r"\bigg", r"\Bigg", r"\left",
     r"\right", r"\bigl", r"\bigr", r"\Bigl", r"\Bigr", r"\displaystyle", r"\limits",
 }
-_TOKEN = re.compile(r"\\[A-Za-z]+|\\.|\d|[A-Za-z]|\.\.|\S")
+_TOKEN = re.compile(r"\\[A-Za-z]+|\\[\s\S]|\d|[A-Za-z]|\.\.|\S")
 
 
 def tokenize(text: str) -> list[str]:
@@ -59,7 +60,7 @@ def tokenize(text: str) -> list[str]:
     text = re.sub(r"\\tag\{[^}]*\}", "", text)
     tokens = []
     for tok in _TOKEN.findall(text):
-        if tok in _IGNORED:
+        if tok in _IGNORED or (len(tok) == 2 and tok[0] == "\\" and tok[1].isspace()):
             continue
         tokens.append(tok)
     return tokens
@@ -91,6 +92,17 @@ class Clause:
     ranges: list[tuple[str, Node, Node]] = field(default_factory=list)
     kind: str = "chain"  # "chain", "ranges", "shape" (``\in \mathbb{R}^{...}``) or "error"
     error: str = ""
+    shapes: list[Shape] = field(default_factory=list)
+
+
+@dataclass
+class Shape:
+    """``A = [blocks] \\in \\mathbb{R}^{d_1 \\times d_2} = \\mathbb{R}^{20 \\times 25}``."""
+
+    subject: Node
+    dims: list[Node]
+    seed_dims: list[Node] | None = None  # the same dims as numbers, for the seed network
+    blocks: list[list[Node]] | None = None  # a block matrix, rows of entries
 
 
 @dataclass
@@ -614,6 +626,78 @@ def _parse_ranges(tokens: list[str]) -> list[tuple[str, Node, Node]]:
     return out
 
 
+def _split_commas(tokens: list[str]) -> list[list[str]]:
+    items, cur, depth = [], [], 0
+    for tok in tokens:
+        depth += tok in ("{", r"\begin")
+        depth -= tok in ("}", r"\end")
+        if tok == "," and depth == 0:
+            items.append(cur)
+            cur = []
+        else:
+            cur.append(tok)
+    return [item for item in items + [cur] if item]
+
+
+def _real_space(p: _Parser) -> list[Node]:
+    p.take(r"\mathbb")
+    if p.group_tokens() != ["R"]:
+        raise LatexError("a shape statement must name \\mathbb{R}")
+    p.take("^")
+    dims = [[]]
+    for tok in p.group_tokens():
+        if tok == r"\times":
+            dims.append([])
+        else:
+            dims[-1].append(tok)
+    return [_Parser(d).whole_expr() for d in dims]
+
+
+def _block_matrix(p: _Parser) -> list[list[Node]]:
+    p.take(r"\begin")
+    if "".join(p.group_tokens()) != "bmatrix":
+        raise LatexError("only bmatrix block matrices are read")
+    rows: list[list[Node]] = [[]]
+    while True:
+        tok = p.peek()
+        if tok == r"\end":
+            p.take()
+            p.group_tokens()
+            return rows
+        if tok == r"\\":
+            p.take()
+            rows.append([])
+        elif tok == "&":
+            p.take()
+        elif tok in (r"\vdots", r"\cdots"):
+            p.take()
+            rows[-1].append(Node("ellipsis"))
+        else:
+            rows[-1].append(p.power())
+
+
+def _parse_shapes(tokens: list[str]) -> list[Shape]:
+    """``X \\in \\mathbb{R}^{...}`` items, comma-separated, with an optional block matrix."""
+    shapes = []
+    for item in _split_commas(tokens):
+        p = _Parser(item)
+        subject = p.power()
+        blocks = None
+        if p.peek() == "=":
+            p.take()
+            blocks = _block_matrix(p)
+        p.take(r"\in")
+        dims = _real_space(p)
+        seed = None
+        if p.peek() == "=":
+            p.take()
+            seed = _real_space(p)
+        if not p.at_end():
+            raise LatexError(f"unexpected {p.peek()!r} in a shape statement")
+        shapes.append(Shape(subject, dims, seed, blocks))
+    return shapes
+
+
 def parse_display(tag: str, latex: str) -> Display:
     """Parse one display (the text between ``$$`` and ``$$``) into its clauses.
 
@@ -626,7 +710,12 @@ def parse_display(tag: str, latex: str) -> Display:
     for part in _split_top(tokenize(latex)):
         text = " ".join(part)
         if r"\in" in part and r"\mathbb" in part:
-            clauses.append(Clause(text, kind="shape"))
+            try:
+                shapes = _parse_shapes(part)
+            except LatexError as err:
+                clauses.append(Clause(text, kind="error", error=str(err)))
+            else:
+                clauses.append(Clause(text, kind="shape", shapes=shapes))
         elif _is_range_list(part):
             clauses.append(Clause(text, ranges=_parse_ranges(part), kind="ranges"))
         else:
