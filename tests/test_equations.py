@@ -22,6 +22,8 @@ CHAPTER = {nb.name[:2]: nb for nb in NOTEBOOKS}
 MUTANTS = [
     ("0.1", r"+ 2P", r"+ P"),                                       # factor dropped
     ("0.2", r"C_{in} K^2 + 1", r"C_{in} K^2 + 2"),                    # constant changed
+    ("1.1", r"l = 1..W_{in}", r"l = 1..H_{in}"),                       # range changed
+    ("1.1", r"\times W_{in}}", r"\times H_{in}}"),                     # shape changed
     ("1.2", r"x_{n,c,\,m-P", r"x_{n,c,\,m+P"),                        # sign flipped
     ("1.2", r"\text{if } P < m", r"\text{if } P \le m"),               # bound shifted by one
     ("1.3", r"(m-1)S+i", r"(m-1)S+j"),                                # index swapped (issue)
@@ -42,6 +44,8 @@ MUTANTS = [
     ("2.2", r"w^{(conv)}_{o,c,i,j}", r"w^{(conv)}_{o,c,j,i}"),         # kernel transposed
     ("2.5", r"(q-1)K_p+j", r"(q-1)K_p+i"),                             # index swapped
     ("2.6", r"(p-1)W_p+q", r"(p-1)H_p+q"),                             # wrong size
+    ("2.2", r"20 \times 25", r"20 \times 24"),                         # seed shape wrong
+    ("3.1", r"X_{C_{in}}^{(n)}", r"X_{C_{out}}^{(n)}"),                 # block count wrong
     ("2.3", r"\mathbf{1}^T_{H_cW_c}", r"\mathbf{1}_{H_cW_c}"),        # transpose dropped
     ("2.3", r"W_c\, X_c^{(n)}", r"W_c^T\, X_c^{(n)}"),                 # transpose added
     ("2.3", r"(m-1)W_c+l", r"(l-1)W_c+m"),                             # reshape order swapped
@@ -114,7 +118,7 @@ def test_all_chapters_pass():
     failed = {t: r.message for t, r in results.items() if r.status == "fail"}
     assert not failed
     checked = [t for t, r in results.items() if r.status == "ok"]
-    assert len(checked) >= 44, checked
+    assert len(checked) == len(results) == 45, checked
 
 
 def test_every_tag_is_tied_or_exempt_and_no_stale_entries():
