@@ -119,7 +119,7 @@ def _fd_jacobian(f: Callable[[np.ndarray], np.ndarray], z: np.ndarray, h: float 
     return out
 
 
-def cnn_world(case: dict, seed: int = 0, dense_conv_delta: bool = False) -> World:
+def _cnn_world(case: dict, seed: int = 0, dense_conv_delta: bool = False) -> World:
     """The network's forward and backward pass on one tiny instance, by the package.
 
     Every delta is the one the backward pass computes from the loss, except that with
@@ -224,12 +224,12 @@ def cnn_world(case: dict, seed: int = 0, dense_conv_delta: bool = False) -> Worl
 
 
 @functools.cache
-def cnn_worlds(dense_conv_delta: bool = False) -> list[World]:
-    """:func:`cnn_world` on every case of :data:`CNN_CASES` (computed once)."""
-    return [cnn_world(case, seed, dense_conv_delta) for seed, case in enumerate(CNN_CASES)]
+def _cnn_worlds(dense_conv_delta: bool = False) -> list[World]:
+    """:func:`_cnn_world` on every case of :data:`CNN_CASES` (computed once)."""
+    return [_cnn_world(case, seed, dense_conv_delta) for seed, case in enumerate(CNN_CASES)]
 
 
-def grid_world(axes: dict[str, range], targets: dict[str, Callable[..., float]]) -> World:
+def _grid_world(axes: dict[str, range], targets: dict[str, Callable[..., float]]) -> World:
     """Sizes as free variables: every target tabulated on the grid of ``axes``."""
     names = list(axes)
     grid_shape = tuple(len(r) for r in axes.values())
@@ -245,29 +245,31 @@ def grid_world(axes: dict[str, range], targets: dict[str, Callable[..., float]])
                  count=int(np.prod(grid_shape)))
 
 
-def output_size_world() -> list[World]:
+def _output_size_world() -> list[World]:
     axes = {"S_in": range(6, 10), "K": range(1, 6), "P": range(0, 3), "S": range(1, 4)}
-    world = grid_world(axes, {"S_out": lambda S_in, K, P, S: PACKAGE["output_size"](S_in, K, S, P)})
-    return [world]
+    def output_size(S_in, K, P, S):
+        return PACKAGE["output_size"](S_in, K, S, P)
+
+    return [_grid_world(axes, {"S_out": output_size})]
 
 
-def parameter_count_worlds() -> list[World]:
-    conv = grid_world({"C_out": range(1, 4), "C_in": range(1, 4), "K": range(1, 6)},
+def _parameter_count_worlds() -> list[World]:
+    conv = _grid_world({"C_out": range(1, 4), "C_in": range(1, 4), "K": range(1, 6)},
                       {"#conv": lambda C_out, C_in, K:
                        PACKAGE["conv_parameter_count"](C_in, C_out, K)})
-    fc = grid_world({"D_out": range(1, 5), "D_in": range(1, 6)},
+    fc = _grid_world({"D_out": range(1, 5), "D_in": range(1, 6)},
                     {"#fc": lambda D_out, D_in: PACKAGE["fc_parameter_count"](D_in, D_out)})
     return [_merge(conv, fc)]
 
 
-def conv_size_worlds() -> list[World]:
+def _conv_size_worlds() -> list[World]:
     axes = {"H_in": range(5, 8), "W_in": range(6, 10), "K": range(1, 5), "P": range(0, 3),
             "S": range(1, 4)}
 
     def hw(H_in, W_in, K, P, S):
         return PACKAGE["conv_output_hw"](H_in, W_in, K, S, P)
 
-    return [grid_world(axes, {"H_c": lambda **a: hw(**a)[0], "W_c": lambda **a: hw(**a)[1]})]
+    return [_grid_world(axes, {"H_c": lambda **a: hw(**a)[0], "W_c": lambda **a: hw(**a)[1]})]
 
 
 def _merge(a: World, b: World) -> World:
@@ -275,7 +277,7 @@ def _merge(a: World, b: World) -> World:
                  a.label + "; " + b.label, a.count + b.count)
 
 
-def flat_index_worlds() -> list[World]:
+def _flat_index_worlds() -> list[World]:
     worlds = []
     for C, H_p, W_p in ((2, 3, 4), (3, 2, 5), (1, 4, 3)):
         D_0 = C * H_p * W_p
@@ -287,7 +289,7 @@ def flat_index_worlds() -> list[World]:
     return worlds
 
 
-def sgd_worlds() -> list[World]:
+def _sgd_worlds() -> list[World]:
     """Run the package's SGD for T steps on random gradients; one world per parameter entry."""
     worlds = []
     for seed, (mu, lam, T) in enumerate(((0.9, 5e-4, 5), (0.5, 0.1, 4))):
@@ -312,7 +314,7 @@ def sgd_worlds() -> list[World]:
     return worlds
 
 
-def schedule_worlds() -> list[World]:
+def _schedule_worlds() -> list[World]:
     worlds = []
     for T, T_w, eta_0 in ((12, 0, 0.05), (12, 4, 0.3), (7, 6, 1.0)):
         eta = np.array([PACKAGE["learning_rate"](t, T, eta_0, T_w) for t in range(T)])
@@ -321,7 +323,7 @@ def schedule_worlds() -> list[World]:
     return worlds
 
 
-def shift_worlds() -> list[World]:
+def _shift_worlds() -> list[World]:
     worlds = []
     for seed, (N, C, H, W, s) in enumerate(((4, 1, 5, 6, 2), (3, 2, 6, 5, 3))):
         rng = np.random.default_rng(seed)
@@ -337,7 +339,7 @@ def shift_worlds() -> list[World]:
     return worlds
 
 
-def accuracy_worlds() -> list[World]:
+def _accuracy_worlds() -> list[World]:
     worlds = []
     for seed, (N, D) in enumerate(((20, 4), (30, 3))):
         rng = np.random.default_rng(seed)
@@ -355,7 +357,16 @@ def accuracy_worlds() -> list[World]:
 
 @functools.cache
 def seed_sizes() -> dict[str, int]:
-    """The seed network's sizes (for shape statements such as ``R^{20 x 25}``)."""
+    """The seed network's sizes, for shape statements such as ``R^{20 x 25}`` in (2.2).
+
+    Read from :func:`mnist_cnn.shapes.shape_trace` (its defaults are the seed network);
+    ``K`` from the conv's parameter count, Eq. (0.2).
+
+    Returns
+    -------
+    dict of str to int
+        ``N, C_in, H_in, W_in, C_out, K, H_c, W_c, H_p, W_p, D_0, D_1, D_2``.
+    """
     trace = PACKAGE["shape_trace"]
     rows = {row.name: row.shape for row in trace()}
     _, C_in, H_in, W_in = next(iter(rows.values()))
@@ -421,64 +432,64 @@ _SIZE_GRID = ("H_in", "W_in", "K", "P", "S")
 
 TWINS: dict[str, Twin] = {
     # (1.1) defines no value: its shape and index ranges are checked against the array
-    "1.1": Twin(("x",), cnn_worlds),
-    "0.1": Twin(("S_out",), output_size_world, axes={"S_out": ("S_in", "K", "P", "S")}),
-    "0.2": Twin(("#conv", "#fc"), parameter_count_worlds,
+    "1.1": Twin(("x",), _cnn_worlds),
+    "0.1": Twin(("S_out",), _output_size_world, axes={"S_out": ("S_in", "K", "P", "S")}),
+    "0.2": Twin(("#conv", "#fc"), _parameter_count_worlds,
                 axes={"#conv": ("C_out", "C_in", "K"), "#fc": ("D_out", "D_in")}),
-    "1.2": Twin((r"\tilde x",), cnn_worlds),
-    "1.3": Twin(("z^(conv)",), cnn_worlds),
-    "1.4": Twin(("H_c", "W_c"), conv_size_worlds,
+    "1.2": Twin((r"\tilde x",), _cnn_worlds),
+    "1.3": Twin(("z^(conv)",), _cnn_worlds),
+    "1.4": Twin(("H_c", "W_c"), _conv_size_worlds,
                 axes={"H_c": _SIZE_GRID, "W_c": _SIZE_GRID}),
-    "1.5": Twin(("z^(pool)",), cnn_worlds),
-    "1.6": Twin(("z^(flat)",), cnn_worlds),
-    "1.7": Twin(("o", "p", "q"), flat_index_worlds, axes={"o": ("r",), "p": ("r",), "q": ("r",)}),
-    "1.8": Twin(("z^(fc1)",), cnn_worlds),
-    "1.9": Twin(("z^(relu)",), cnn_worlds),
-    "1.10": Twin(("z^(fc2)",), cnn_worlds),
-    "1.11": Twin(("y",), cnn_worlds),
-    "1.12": Twin(("y", "M"), cnn_worlds, ranges={"n": "N", "k": "D_2"}),
-    "2.1": Twin(("X",), cnn_worlds, ranges=_NCHW_IN),
-    "2.2": Twin(("W",), cnn_worlds, ranges={"c": "C_in"},
+    "1.5": Twin(("z^(pool)",), _cnn_worlds),
+    "1.6": Twin(("z^(flat)",), _cnn_worlds),
+    "1.7": Twin(("o", "p", "q"), _flat_index_worlds, axes={"o": ("r",), "p": ("r",), "q": ("r",)}),
+    "1.8": Twin(("z^(fc1)",), _cnn_worlds),
+    "1.9": Twin(("z^(relu)",), _cnn_worlds),
+    "1.10": Twin(("z^(fc2)",), _cnn_worlds),
+    "1.11": Twin(("y",), _cnn_worlds),
+    "1.12": Twin(("y", "M"), _cnn_worlds, ranges={"n": "N", "k": "D_2"}),
+    "2.1": Twin(("X",), _cnn_worlds, ranges=_NCHW_IN),
+    "2.2": Twin(("W",), _cnn_worlds, ranges={"c": "C_in"},
                 ),
-    "2.5": Twin(("z^(pool)",), cnn_worlds, ranges=_POOLED,
+    "2.5": Twin(("z^(pool)",), _cnn_worlds, ranges=_POOLED,
                 when=lambda w: w.sizes["K_p"] == w.sizes["S_p"]),
-    "2.6": Twin(("z^(pool)",), cnn_worlds, ranges=_POOLED, rename={"X": "X_pool"},
+    "2.6": Twin(("z^(pool)",), _cnn_worlds, ranges=_POOLED, rename={"X": "X_pool"},
                 skip={1: "prose: X_o^(n) is Eq. (2.1) applied to z^(conv); "
                          "bound to the package's im2col of z^(conv)"}),
-    "2.3": Twin(("Z",), cnn_worlds, ranges={"n": "N", "o": "C_out", "m": "H_c", "l": "W_c"}),
-    "2.4": Twin((r"\mathsf{Z}",), cnn_worlds,
+    "2.3": Twin(("Z",), _cnn_worlds, ranges={"n": "N", "o": "C_out", "m": "H_c", "l": "W_c"}),
+    "2.4": Twin((r"\mathsf{Z}",), _cnn_worlds,
                 ),
-    "2.7": Twin(("Z^(fc1)", "Z^(fc2)"), cnn_worlds),
-    "2.8": Twin(("Z^(relu)", "Y", "E"), cnn_worlds),
-    "3.1": Twin(("X_col",), cnn_worlds, ranges={"n": "N", "c": "C_in", "i": "K", "j": "K",
+    "2.7": Twin(("Z^(fc1)", "Z^(fc2)"), _cnn_worlds),
+    "2.8": Twin(("Z^(relu)", "Y", "E"), _cnn_worlds),
+    "3.1": Twin(("X_col",), _cnn_worlds, ranges={"n": "N", "c": "C_in", "i": "K", "j": "K",
                                                  "m": "H_c", "l": "W_c"},
                 ),
-    "3.2": Twin(("W_mat",), cnn_worlds, ranges={"o": "C_out", "c": "C_in", "i": "K", "j": "K"},
+    "3.2": Twin(("W_mat",), _cnn_worlds, ranges={"o": "C_out", "c": "C_in", "i": "K", "j": "K"},
                 ),
-    "3.3": Twin(("Z",), cnn_worlds, ranges={"n": "N"},
+    "3.3": Twin(("Z",), _cnn_worlds, ranges={"n": "N"},
                 ),
-    "4.1": Twin(("L",), cnn_worlds),
-    "4.2": Twin(("dy/dz^(fc2)",), cnn_worlds, tol=_FD),
-    "4.3": Twin(("\\delta^(fc2)",), cnn_worlds),
-    "4.4": Twin(("\\delta^(fc2),SE",), cnn_worlds, ranges={"n": "N", "k": "D_2"}, tol=_FD),
-    "4.5": Twin(("dL/dw^(fc2)", "dL/db^(fc2)"), cnn_worlds),
-    "4.6": Twin(("\\delta^(relu)",), cnn_worlds),
-    "4.7": Twin(("\\delta^(fc1)",), cnn_worlds),
-    "4.8": Twin(("dL/dw^(fc1)", "dL/db^(fc1)"), cnn_worlds),
-    "4.9": Twin(("\\delta^(flat)",), cnn_worlds),
-    "4.10": Twin(("\\delta^(pool)",), cnn_worlds),
-    "4.11": Twin(("\\delta^(conv)",), cnn_worlds),
-    "4.12": Twin(("dL/dw^(conv)",), lambda: cnn_worlds(dense_conv_delta=True)),
-    "4.13": Twin(("dL/db^(conv)",), lambda: cnn_worlds(dense_conv_delta=True)),
-    "4.14": Twin(("dL/dx",), lambda: cnn_worlds(dense_conv_delta=True),
+    "4.1": Twin(("L",), _cnn_worlds),
+    "4.2": Twin(("dy/dz^(fc2)",), _cnn_worlds, tol=_FD),
+    "4.3": Twin(("\\delta^(fc2)",), _cnn_worlds),
+    "4.4": Twin(("\\delta^(fc2),SE",), _cnn_worlds, ranges={"n": "N", "k": "D_2"}, tol=_FD),
+    "4.5": Twin(("dL/dw^(fc2)", "dL/db^(fc2)"), _cnn_worlds),
+    "4.6": Twin(("\\delta^(relu)",), _cnn_worlds),
+    "4.7": Twin(("\\delta^(fc1)",), _cnn_worlds),
+    "4.8": Twin(("dL/dw^(fc1)", "dL/db^(fc1)"), _cnn_worlds),
+    "4.9": Twin(("\\delta^(flat)",), _cnn_worlds),
+    "4.10": Twin(("\\delta^(pool)",), _cnn_worlds),
+    "4.11": Twin(("\\delta^(conv)",), _cnn_worlds),
+    "4.12": Twin(("dL/dw^(conv)",), lambda: _cnn_worlds(dense_conv_delta=True)),
+    "4.13": Twin(("dL/db^(conv)",), lambda: _cnn_worlds(dense_conv_delta=True)),
+    "4.14": Twin(("dL/dx",), lambda: _cnn_worlds(dense_conv_delta=True),
                  ranges={"n": "N", "c": "C_in"}),
-    "4.15": Twin(("dL/dW_mat", "dL/db"), lambda: cnn_worlds(dense_conv_delta=True),
+    "4.15": Twin(("dL/dW_mat", "dL/db"), lambda: _cnn_worlds(dense_conv_delta=True),
                  skip={2: "the arrow col2im: dL/dX_col -> dL/dx is Eq. (4.14), checked there"}),
-    "5.1": Twin(("v", "w"), sgd_worlds, cover=False),
-    "5.2": Twin((r"\eta",), schedule_worlds),
-    "5.3": Twin(("x'",), shift_worlds),
-    "5.4": Twin(("acc",), accuracy_worlds),
-    "5.5": Twin(("C", "acc"), accuracy_worlds),
+    "5.1": Twin(("v", "w"), _sgd_worlds, cover=False),
+    "5.2": Twin((r"\eta",), _schedule_worlds),
+    "5.3": Twin(("x'",), _shift_worlds),
+    "5.4": Twin(("acc",), _accuracy_worlds),
+    "5.5": Twin(("C", "acc"), _accuracy_worlds),
 }
 
 # Numbered displays that define no value: accounted for, with the reason.
@@ -494,6 +505,16 @@ def extract_displays(notebook: str | Path) -> dict[str, list[str]]:
     """Tag -> LaTeX of every ``\\tag``ged ``$$...$$`` display in a notebook's markdown.
 
     A tag typeset twice (say, again in a summary) gives two displays; both are checked.
+
+    Parameters
+    ----------
+    notebook : str or pathlib.Path
+        An ``.ipynb`` file.
+
+    Returns
+    -------
+    dict of str to list of str
+        ``"1.3"`` -> the text between the ``$$`` of each display tagged ``(1.3)``.
     """
     nb = json.loads(Path(notebook).read_text(encoding="utf-8"))
     out: dict[str, list[str]] = {}
@@ -508,7 +529,18 @@ def extract_displays(notebook: str | Path) -> dict[str, list[str]]:
 
 
 def book_notebooks() -> list[Path]:
-    """The chapters: ``notebooks/*.ipynb`` of the repository this package sits in."""
+    """The chapters: ``notebooks/*.ipynb`` of the repository this package sits in.
+
+    Returns
+    -------
+    list of pathlib.Path
+        Sorted by name, i.e. by chapter.
+
+    Raises
+    ------
+    FileNotFoundError
+        If no folder above the package has a ``notebooks/`` folder (an installed wheel).
+    """
     for parent in Path(__file__).resolve().parents:
         if (parent / "notebooks").is_dir():
             return sorted((parent / "notebooks").glob("*.ipynb"))
@@ -725,7 +757,21 @@ def _check_shape(shape: Shape, mev: MatrixEvaluator, ranges: dict) -> float:
 
 
 def check_display(display: Display, twin: Twin) -> Result:
-    """Evaluate every clause of one display on every world of its twin."""
+    """Evaluate every clause of one display on every instance of its twin.
+
+    Parameters
+    ----------
+    display : mnist_cnn.latex.Display
+        The parsed equation, :func:`mnist_cnn.latex.parse_display`.
+    twin : Twin
+        Its entry in :data:`TWINS`.
+
+    Returns
+    -------
+    Result
+        ``"ok"`` with the largest error over all instances, or ``"fail"`` with the first
+        mismatch, unread clause or undefined entry and the instance it happened on.
+    """
     tag = display.tag
     skipped = []
     chains = []
@@ -792,6 +838,17 @@ def typeset_results(notebooks: Iterable[str | Path]) -> dict[str, Result]:
     """Tag -> :class:`Result` for every tagged display of the notebooks (for the ledger).
 
     A tag with neither a twin nor an exemption is a failure ("untied").
+
+    Parameters
+    ----------
+    notebooks : iterable of str or pathlib.Path
+        The chapters to check, e.g. :func:`book_notebooks`.
+
+    Returns
+    -------
+    dict of str to Result
+        ``status`` is ``"ok"`` (checked from its typeset form), ``"exempt"`` (with the
+        reason) or ``"fail"``; a tag typeset twice reports its worse display.
     """
     results: dict[str, Result] = {}
     for nb in notebooks:
@@ -804,7 +861,19 @@ def typeset_results(notebooks: Iterable[str | Path]) -> dict[str, Result]:
 
 
 def typeset_results_of(tag: str, latex_text: str) -> Result:
-    """The check of one display given as text (what :func:`typeset_results` does per tag)."""
+    """The check of one display given as text (what :func:`typeset_results` does per tag).
+
+    Parameters
+    ----------
+    tag : str
+        The equation number, e.g. ``"1.3"``.
+    latex_text : str
+        The display without its ``$$``.
+
+    Returns
+    -------
+    Result
+    """
     if tag in EXEMPT:
         return Result(tag, "exempt", message=EXEMPT[tag])
     if tag not in TWINS:
@@ -818,7 +887,18 @@ def typeset_results_of(tag: str, latex_text: str) -> Result:
 
 def ledger_summary(results: dict[str, Result]) -> str:
     """A short text for the book: which tags are checked from their typeset form, and why
-    the others are not."""
+    any part is not.
+
+    Parameters
+    ----------
+    results : dict of str to Result
+        From :func:`typeset_results`.
+
+    Returns
+    -------
+    str
+        The checked tags, then one line per exempt tag or skipped clause with its reason.
+    """
     tags = sorted(results, key=_tag_key)
     ok = [t for t in tags if results[t].status == "ok"]
     lines = [f"checked from their typeset form: {len(ok)} of {len(tags)} numbered equations"]
@@ -837,7 +917,21 @@ def _tag_key(tag: str) -> tuple:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m mnist_cnn.equations check NOTEBOOK...``; returns the exit status."""
+    """``python -m mnist_cnn.equations check NOTEBOOK...``.
+
+    Prints one line per equation (``(1.3) ok, max error 4e-15 (4 instances)``) and a
+    count with the time taken.
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        The arguments; ``sys.argv[1:]`` when None.
+
+    Returns
+    -------
+    int
+        0 if every tag is checked or exempt, 1 on any mismatch, unread clause or untied tag.
+    """
     parser = argparse.ArgumentParser(prog="python -m mnist_cnn.equations",
                                      description="Check the typeset equations of notebooks.")
     sub = parser.add_subparsers(dest="command", required=True)

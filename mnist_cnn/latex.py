@@ -54,7 +54,18 @@ _TOKEN = re.compile(r"\\[A-Za-z]+|\\[\s\S]|\d|[A-Za-z]|\.\.|\S")
 def tokenize(text: str) -> list[str]:
     """Split LaTeX into tokens: commands, single letters, single digits, symbols.
 
-    Sizing and spacing commands are dropped; ``\\\\[2mm]`` becomes ``\\\\``.
+    Sizing and spacing commands are dropped; ``\\\\[2mm]`` becomes ``\\\\``; ``\\tag{...}``
+    is removed.
+
+    Parameters
+    ----------
+    text : str
+        LaTeX of one display.
+
+    Returns
+    -------
+    list of str
+        E.g. ``["z", "^", "{", "(", "c", "o", "n", "v", ")", "}", ...]``.
     """
     text = re.sub(r"\\\\\[[^\]]*\]", r"\\\\", text)
     text = re.sub(r"\\tag\{[^}]*\}", "", text)
@@ -700,6 +711,20 @@ def _parse_shapes(tokens: list[str]) -> list[Shape]:
 
 def parse_display(tag: str, latex: str) -> Display:
     """Parse one display (the text between ``$$`` and ``$$``) into its clauses.
+
+    Clauses are the parts between top-level ``\\quad``/``\\qquad``: a chain ``a = b = c``,
+    a range list ``n = 1..N, o = 1..C_{out}``, or a shape statement.
+
+    Parameters
+    ----------
+    tag : str
+        The equation number, for messages.
+    latex : str
+        The display's LaTeX.
+
+    Returns
+    -------
+    Display
 
     A clause outside the subset is kept with kind ``"error"`` and the parser's message; a
     shape statement ``\\in \\mathbb{R}^{...}`` is kept, as kind ``"shape"``, not parsed.
