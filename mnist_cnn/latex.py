@@ -55,7 +55,7 @@ def tokenize(text: str) -> list[str]:
     """Split LaTeX into tokens: commands, single letters, single digits, symbols.
 
     Sizing and spacing commands are dropped; ``\\\\[2mm]`` becomes ``\\\\``; ``\\tag{...}``
-    is removed.
+    and ``\\label{...}`` are removed.
 
     Parameters
     ----------
@@ -68,7 +68,7 @@ def tokenize(text: str) -> list[str]:
         E.g. ``["z", "^", "{", "(", "c", "o", "n", "v", ")", "}", ...]``.
     """
     text = re.sub(r"\\\\\[[^\]]*\]", r"\\\\", text)
-    text = re.sub(r"\\tag\{[^}]*\}", "", text)
+    text = re.sub(r"\\(tag|label)\{[^}]*\}", "", text)
     tokens = []
     for tok in _TOKEN.findall(text):
         if tok in _IGNORED or (len(tok) == 2 and tok[0] == "\\" and tok[1].isspace()):

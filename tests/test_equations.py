@@ -158,6 +158,19 @@ def test_untied_tag_fails(tmp_path):
     assert equations.main(["check", str(path)]) == 1
 
 
+def test_anchor_and_label_around_a_display_are_fine(tmp_path):
+    # the HTML site may wrap displays in anchors and label them
+    nb = nbformat.read(CHAPTER["01"], as_version=4)
+    cell = _cell_of(nb, "1.8")
+    start, end = _display_span(cell.source, "1.8")
+    display = cell.source[start:end].replace(r"\tag{1.8}", r"\label{eq:fc1} \tag{1.8}")
+    cell.source = (cell.source[:start] + '<a id="eq-1.8"></a>\n\n' + display
+                   + cell.source[end:])
+    path = tmp_path / "x.ipynb"
+    nbformat.write(nb, path)
+    assert equations.typeset_results([path])["1.8"].status == "ok"
+
+
 def test_unreadable_clause_fails(tmp_path):
     path = mutate(CHAPTER["01"], "1.3", r"\sum_{c=1}^{C_{in}}", r"\sum_{c=1}^{C_{in}} \oint",
                   tmp_path)
