@@ -17,12 +17,13 @@ Command line::
 
 prints one line per equation, ``(1.3) ok, max error 2e-16``, and exits 1 on any mismatch,
 unread clause or untied tag. :func:`typeset_results` gives the same as data, tag -> result,
-for the equation ledger.
+for the equation ledger (``--json`` prints it).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import functools
 import itertools
 import json
@@ -937,16 +938,23 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     check = sub.add_parser("check", help="check every tagged display of the notebooks")
     check.add_argument("notebooks", nargs="+", type=Path)
+    check.add_argument("--json", action="store_true",
+                       help="print tag -> result as JSON (for the equation ledger)")
     args = parser.parse_args(argv)
     start = time.perf_counter()
     results = typeset_results(args.notebooks)
+    failed = any(r.status == "fail" for r in results.values())
+    if args.json:
+        print(json.dumps({tag: dataclasses.asdict(results[tag])
+                          for tag in sorted(results, key=_tag_key)}, indent=1))
+        return 1 if failed else 0
     for tag in sorted(results, key=_tag_key):
         print(results[tag].line())
     counts = {s: sum(r.status == s for r in results.values()) for s in ("ok", "exempt", "fail")}
     print(f"{counts['ok']} of {len(results)} numbered equations checked from their typeset "
           f"form, {counts['exempt']} exempt, {counts['fail']} failed "
           f"({time.perf_counter() - start:.1f} s)")
-    return 1 if counts["fail"] else 0
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

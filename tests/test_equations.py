@@ -6,6 +6,7 @@ display in a copy of a chapter; ``mnist_cnn.equations`` must then fail that tag.
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -133,6 +134,9 @@ def test_command_line(capsys):
     assert equations.main(["check", *map(str, NOTEBOOKS)]) == 0
     out = capsys.readouterr().out
     assert "(1.3) ok, max error" in out
+    assert equations.main(["check", "--json", str(CHAPTER["01"])]) == 0
+    ledger = json.loads(capsys.readouterr().out)
+    assert ledger["1.3"]["status"] == "ok" and ledger["1.3"]["instances"] == 4
 
 
 @pytest.mark.parametrize("tag, old, new", MUTANTS, ids=[f"{m[0]}:{m[1]}" for m in MUTANTS])
