@@ -5,9 +5,9 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from mnist_cnn import network as net
 from mnist_cnn.data import load_mnist
-from mnist_cnn.gradcheck import check_params, relative_error
+from mnist_cnn.reference import network as net
+from mnist_cnn.verify.gradcheck import check_params, relative_error
 
 
 def random_network(rng, n, c_in, h, w, c_out, k, hidden, classes, stride, padding, pool,

@@ -1,12 +1,12 @@
-"""The exact sympy check of the delta rule (mnist_cnn.symbolic) holds, and can fail."""
+"""The exact sympy check of the delta rule (mnist_cnn.verify.symbolic) holds, and can fail."""
 
 import numpy as np
 import pytest
 import sympy as sp
 
-from mnist_cnn import network as net
-from mnist_cnn import symbolic as sym
-from mnist_cnn.gradcheck import relative_error
+from mnist_cnn.reference import network as net
+from mnist_cnn.verify import symbolic as sym
+from mnist_cnn.verify.gradcheck import relative_error
 
 
 @pytest.fixture(scope="module")

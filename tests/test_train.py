@@ -11,10 +11,10 @@ import sys
 import numpy as np
 import pytest
 
-from mnist_cnn import network as net
 from mnist_cnn import train as T
 from mnist_cnn.data import load_mnist
-from mnist_cnn.optim import SGDMomentum, learning_rate
+from mnist_cnn.reference import network as net
+from mnist_cnn.train.optim import SGDMomentum, learning_rate
 
 TINY = ["--limit", "256", "--batch-size", "32", "--no-progress"]
 

@@ -8,7 +8,7 @@ then strided with ``[::S]`` and laid out by one transpose + reshape (one copy).
 There is no Python loop over output positions anywhere in this file.
 
 What this is not: the layers. The products with the weight matrices live in
-:mod:`mnist_cnn.layers`; the index-by-index reference is :mod:`mnist_cnn.scalar`.
+:mod:`mnist_cnn.reference.layers`; the index-by-index reference is :mod:`mnist_cnn.reference.loops`.
 
 Index conventions (the maths is 1-based, the code 0-based)
 -----------------------------------------------------------
@@ -28,14 +28,35 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from .checks import require_float_array, require_ndim, require_positive_int, require_shape
-from .shapes import output_size
+from .. import validate
+from ..architecture import output_size
+from ..validate import checked
 
 __all__ = ["col2im", "conv_output_hw", "im2col", "im2col_per_channel", "pad"]
 
-_X_LAYOUT = ("N", "C_in", "H_in", "W_in")
 
 
+def _check_windows(x, K, stride=1, padding=0) -> None:
+    validate.image_args(x, padding)
+    validate.require_positive_int("K", K)
+    validate.require_positive_int("stride", stride)
+    conv_output_hw(x.shape[2], x.shape[3], K, stride, padding)  # raises if K does not fit
+
+
+def _check_col2im(X_col, x_shape, K, stride=1, padding=0) -> None:
+    validate.require_float_array("X_col", X_col)
+    if len(x_shape) != 4:
+        raise ValueError(f"x_shape must be (N, C_in, H_in, W_in); got {tuple(x_shape)}")
+    for axis, size in enumerate(x_shape):
+        validate.require_positive_int(f"x_shape[{axis}]", size)
+    n, c_in, h_in, w_in = x_shape
+    h_c, w_c = conv_output_hw(h_in, w_in, K, stride, padding)
+    validate.require_shape(
+        "X_col", X_col, (n, c_in * K * K, h_c * w_c), ("N", "C_in*K*K", "H_c*W_c")
+    )
+
+
+@checked(validate.image_args)
 def pad(x: np.ndarray, padding: int) -> np.ndarray:
     """Zero-pad the two spatial axes, Eq. (1.2).
 
@@ -54,9 +75,6 @@ def pad(x: np.ndarray, padding: int) -> np.ndarray:
     numpy.ndarray, shape [N, C_in, H_in + 2P, W_in + 2P], same dtype as ``x``
         For ``P = 0`` this is ``x`` itself (no copy).
     """
-    require_float_array("x", x)
-    require_ndim("x", x, _X_LAYOUT)
-    padding = require_positive_int("padding", padding, minimum=0)
     if padding == 0:
         return x
     return np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
@@ -99,13 +117,7 @@ def _windows(x: np.ndarray, kernel: int, stride: int, padding: int) -> np.ndarra
     the kernel offsets before the positions so that a C-order reshape gives the
     row/column order of Eqs. (2.1) and (3.1).
     """
-    require_float_array("x", x)
-    require_ndim("x", x, _X_LAYOUT)
-    kernel = require_positive_int("K", kernel)
-    stride = require_positive_int("stride", stride)
-    padding = require_positive_int("padding", padding, minimum=0)
-    conv_output_hw(x.shape[2], x.shape[3], kernel, stride, padding)  # raises if K does not fit
-    xp = pad(x, padding)
+    xp = pad.unchecked(x, padding)
     view = sliding_window_view(xp, (kernel, kernel), axis=(2, 3))
     view = view[:, :, ::stride, ::stride]
     return view.transpose(0, 1, 4, 5, 2, 3)
@@ -124,6 +136,7 @@ def _copy_windows(x: np.ndarray, kernel: int, stride: int, padding: int) -> np.n
     return out
 
 
+@checked(_check_windows)
 def im2col_per_channel(
     x: np.ndarray, K: int, stride: int = 1, padding: int = 0
 ) -> np.ndarray:
@@ -175,6 +188,7 @@ def im2col_per_channel(
     return windows.reshape(n, c_in, K * K, h_c * w_c)
 
 
+@checked(_check_windows)
 def im2col(x: np.ndarray, K: int, stride: int = 1, padding: int = 0) -> np.ndarray:
     """Channel-parallel im2col matrices ``X_col^{(n)}``, Eq. (3.1).
 
@@ -225,6 +239,7 @@ def im2col(x: np.ndarray, K: int, stride: int = 1, padding: int = 0) -> np.ndarr
     return windows.reshape(n, c_in * K * K, h_c * w_c)
 
 
+@checked(_check_col2im)
 def col2im(
     X_col: np.ndarray,
     x_shape: tuple[int, int, int, int],
@@ -259,17 +274,8 @@ def col2im(
     -------
     numpy.ndarray, shape x_shape, same dtype as ``X_col``
     """
-    require_float_array("X_col", X_col)
-    if len(x_shape) != 4:
-        raise ValueError(f"x_shape must be (N, C_in, H_in, W_in); got {tuple(x_shape)}")
-    n, c_in, h_in, w_in = (require_positive_int(f"x_shape[{a}]", s) for a, s in enumerate(x_shape))
-    K = require_positive_int("K", K)
-    stride = require_positive_int("stride", stride)
-    padding = require_positive_int("padding", padding, minimum=0)
-    h_c, w_c = conv_output_hw(h_in, w_in, K, stride, padding)
-    require_shape(
-        "X_col", X_col, (n, c_in * K * K, h_c * w_c), ("N", "C_in*K*K", "H_c*W_c")
-    )
+    n, c_in, h_in, w_in = x_shape
+    h_c, w_c = (h_in - K + 2 * padding) // stride + 1, (w_in - K + 2 * padding) // stride + 1
     cols = X_col.reshape(n, c_in, K, K, h_c, w_c)
     dxp = np.zeros((n, c_in, h_in + 2 * padding, w_in + 2 * padding), dtype=X_col.dtype)
     for i in range(K):

@@ -1,4 +1,4 @@
-"""The loop layers (mnist_cnn.scalar) against independent references.
+"""The loop layers (mnist_cnn.reference.loops) against independent references.
 
 Forward: scipy.signal.correlate, sliding_window_view, numpy one-liners, numpy's
 C-order reshape. Backward: centred finite differences in float64. None of the
@@ -13,8 +13,8 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from numpy.lib.stride_tricks import sliding_window_view
 
-from mnist_cnn import gradcheck
-from mnist_cnn.scalar import (
+from mnist_cnn.architecture import output_size
+from mnist_cnn.reference.loops import (
     conv_backward_loops,
     conv_forward_loops,
     cross_entropy_loops,
@@ -32,7 +32,7 @@ from mnist_cnn.scalar import (
     unflatten_index,
     unflatten_loops,
 )
-from mnist_cnn.shapes import output_size
+from mnist_cnn.verify import gradcheck
 
 # ---------------------------------------------------------------------------
 # references that do not use the loops
@@ -62,7 +62,7 @@ def maxpool_reference(z, pool, stride):
 def centred_difference(f, a, eps=1e-6):
     """Centred differences of the zero-argument ``f()`` w.r.t. every entry of ``a``.
 
-    ``f`` reads ``a`` through a closure; :func:`mnist_cnn.gradcheck.numerical_gradient`
+    ``f`` reads ``a`` through a closure; :func:`mnist_cnn.verify.gradcheck.numerical_gradient`
     perturbs ``a`` in place and restores it.
     """
     return gradcheck.numerical_gradient(lambda _: f(), a, eps=eps)

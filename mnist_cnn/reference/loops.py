@@ -8,7 +8,7 @@ sums, no ``np.dot``, no ``np.max`` over arrays. That makes them slow and easy to
 audit; they are run on a handful of images and on tiny random shapes only.
 
 What this is not: the implementation used for training. The vectorised layers
-(im2col, matrix products) live in :mod:`mnist_cnn.layers` and are tested against
+(im2col, matrix products) live in :mod:`mnist_cnn.reference.layers` and are tested against
 these loops.
 
 Index convention
@@ -29,14 +29,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .checks import (
-    require_float_array,
-    require_ndim,
-    require_positive_int,
-    require_same_dtype,
-    require_shape,
-)
-from .shapes import output_size
+from .. import validate
+from ..validate import checked
 
 __all__ = [
     "pad_loops",
@@ -57,56 +51,40 @@ __all__ = [
     "conv_backward_loops",
 ]
 
-IMAGE_LAYOUT = ("N", "C_in", "H_in", "W_in")
-CONV_WEIGHT_LAYOUT = ("C_out", "C_in", "K", "K")
-MAP_LAYOUT = ("N", "C", "H", "W")
+
+# The checks run at the door (the @checked line above each function); the loops show only
+# the equation.
 
 
-# ---------------------------------------------------------------------------
-# validation helpers (shared by forward and backward)
-# ---------------------------------------------------------------------------
+def _check_index(o, p, q, H_p, W_p):
+    for name, value in dict(H_p=H_p, W_p=W_p, o=o, p=p, q=q).items():
+        validate.require_positive_int(name, value)
+    if p > H_p:
+        raise ValueError(f"p must lie in 1..H_p = 1..{H_p}; got {p}")
+    if q > W_p:
+        raise ValueError(f"q must lie in 1..W_p = 1..{W_p}; got {q}")
 
 
-def _check_conv_arguments(x, w, stride, padding):
-    """Validate conv inputs; return ``(N, C_in, H_in, W_in, C_out, K, S, P, H_c, W_c)``."""
-    require_float_array("x", x)
-    require_float_array("w", w)
-    require_ndim("x", x, IMAGE_LAYOUT)
-    N, C_in, H_in, W_in = x.shape
-    require_ndim("w", w, CONV_WEIGHT_LAYOUT)
-    C_out, K = w.shape[0], w.shape[2]
-    # Square kernels only, and the kernel's C_in must be the input's C_in.
-    require_shape("w", w, (C_out, C_in, K, K), CONV_WEIGHT_LAYOUT)
-    require_same_dtype(x=x, w=w)
-    S = require_positive_int("stride", stride)
-    P = require_positive_int("padding", padding, minimum=0)
-    H_c = output_size(H_in, K, S, P)
-    W_c = output_size(W_in, K, S, P)
-    return N, C_in, H_in, W_in, C_out, K, S, P, H_c, W_c
+def _check_unflatten_index(r, H_p, W_p):
+    for name, value in dict(H_p=H_p, W_p=W_p, r=r).items():
+        validate.require_positive_int(name, value)
 
 
-def _check_pool_arguments(z, pool, stride):
-    """Validate pooling inputs; return ``(N, C, H, W, K_p, S_p, H_p, W_p)``."""
-    require_float_array("z", z)
-    require_ndim("z", z, MAP_LAYOUT)
-    N, C, H, W = z.shape
-    K_p = require_positive_int("pool", pool)
-    S_p = K_p if stride is None else require_positive_int("stride", stride)
-    H_p = output_size(H, K_p, S_p)
-    W_p = output_size(W, K_p, S_p)
-    return N, C, H, W, K_p, S_p, H_p, W_p
+def _check_pooled(z_pool):
+    validate.require_ndim("z_pool", validate.require_float_array("z_pool", z_pool),
+                          ("N", "C_out", "H_p", "W_p"))
 
 
-def _check_labels(labels, N, D):
-    """Labels must be an integer array ``[N]`` with values in ``0..D-1``."""
-    if not isinstance(labels, np.ndarray):
-        raise TypeError(f"labels must be a numpy.ndarray; got {type(labels).__name__}")
-    if not np.issubdtype(labels.dtype, np.integer):
-        raise TypeError(f"labels must have an integer dtype; got {labels.dtype}")
-    require_shape("labels", labels, (N,), ("N",))
-    for n in range(N):
-        if not 0 <= labels[n] < D:
-            raise ValueError(f"labels must lie in 0..{D - 1}; got labels[{n}] = {labels[n]}")
+def _check_relu_backward(delta, z):
+    validate.matrix_args(z, ("N", "D_1"))
+    validate.same_shape_args("delta", delta, z)
+
+
+def _check_unflatten(delta_flat, C, H_p, W_p):
+    for name, value in dict(C=C, H_p=H_p, W_p=W_p).items():
+        validate.require_positive_int(name, value)
+    validate.require_float_array("delta_flat", delta_flat)
+    validate.require_shape("delta_flat", delta_flat, (None, C * H_p * W_p), ("N", "D_0"))
 
 
 def _one_hot(labels, D, dtype):
@@ -125,6 +103,7 @@ def _one_hot(labels, D, dtype):
 # ---------------------------------------------------------------------------
 
 
+@checked(validate.image_args)
 def pad_loops(x, padding):
     """Zero padding, Eq. (1.2).
 
@@ -143,9 +122,7 @@ def pad_loops(x, padding):
     numpy.ndarray, shape [N, C_in, H_in + 2P, W_in + 2P]
         ``x̃``, same dtype as ``x``.
     """
-    require_float_array("x", x)
-    require_ndim("x", x, IMAGE_LAYOUT)
-    P = require_positive_int("padding", padding, minimum=0)
+    P = padding
     N, C_in, H_in, W_in = x.shape
     x_pad = np.zeros((N, C_in, H_in + 2 * P, W_in + 2 * P), dtype=x.dtype)
     for n in range(N):
@@ -158,6 +135,7 @@ def pad_loops(x, padding):
     return x_pad
 
 
+@checked(validate.conv_args)
 def conv_forward_loops(x, w, b, stride=1, padding=0):
     """Convolution (cross-correlation), Eq. (1.3), index by index.
 
@@ -192,10 +170,10 @@ def conv_forward_loops(x, w, b, stride=1, padding=0):
         On a non-float or mixed dtype, a wrong rank, mismatched shapes, or a
         kernel that does not fit into the padded input.
     """
-    N, C_in, H_in, W_in, C_out, K, S, P, H_c, W_c = _check_conv_arguments(x, w, stride, padding)
-    require_float_array("b", b)
-    require_shape("b", b, (C_out,), ("C_out",))
-    require_same_dtype(x=x, b=b)
+    N, C_in, H_in, W_in = x.shape
+    C_out, _, K, _ = w.shape
+    S, P = stride, padding
+    H_c, W_c = (H_in - K + 2 * P) // S + 1, (W_in - K + 2 * P) // S + 1  # Eq. (1.4)
     x_pad = pad_loops(x, P)
     z = np.zeros((N, C_out, H_c, W_c), dtype=x.dtype)
     for n in range(N):
@@ -211,6 +189,7 @@ def conv_forward_loops(x, w, b, stride=1, padding=0):
     return z
 
 
+@checked(validate.pool_args)
 def maxpool_forward_loops(z, pool=2, stride=None):
     """Max-pooling, Eq. (1.5), index by index.
 
@@ -237,7 +216,9 @@ def maxpool_forward_loops(z, pool=2, stride=None):
     numpy.ndarray, shape [N, C, H_p, W_p]
         ``z^{(pool)}``, same dtype as ``z``.
     """
-    N, C, H, W, K_p, S_p, H_p, W_p = _check_pool_arguments(z, pool, stride)
+    N, C, H, W = z.shape
+    K_p, S_p = pool, pool if stride is None else stride
+    H_p, W_p = (H - K_p) // S_p + 1, (W - K_p) // S_p + 1  # Eq. (0.1)
     z_pool = np.zeros((N, C, H_p, W_p), dtype=z.dtype)
     for n in range(N):
         for o in range(C):
@@ -252,6 +233,7 @@ def maxpool_forward_loops(z, pool=2, stride=None):
     return z_pool
 
 
+@checked(_check_index)
 def flatten_index(o, p, q, H_p, W_p):
     """Flat index of the pooled entry ``(o, p, q)``, Eq. (1.6); 1-based in and out.
 
@@ -276,18 +258,10 @@ def flatten_index(o, p, q, H_p, W_p):
     ValueError
         If an index is out of its range.
     """
-    H_p = require_positive_int("H_p", H_p)
-    W_p = require_positive_int("W_p", W_p)
-    o = require_positive_int("o", o)
-    p = require_positive_int("p", p)
-    q = require_positive_int("q", q)
-    if p > H_p:
-        raise ValueError(f"p must lie in 1..H_p = 1..{H_p}; got {p}")
-    if q > W_p:
-        raise ValueError(f"q must lie in 1..W_p = 1..{W_p}; got {q}")
     return (o - 1) * H_p * W_p + (p - 1) * W_p + q
 
 
+@checked(_check_unflatten_index)
 def unflatten_index(r, H_p, W_p):
     """Inverse of Eq. (1.6): ``(o, p, q)`` from the flat index ``r``, Eq. (1.7); 1-based.
 
@@ -308,14 +282,12 @@ def unflatten_index(r, H_p, W_p):
     tuple of int
         ``(o, p, q)`` with ``o >= 1``, ``1 <= p <= H_p``, ``1 <= q <= W_p``.
     """
-    H_p = require_positive_int("H_p", H_p)
-    W_p = require_positive_int("W_p", W_p)
-    r = require_positive_int("r", r)
     o_minus_1, rest = divmod(r - 1, H_p * W_p)
     p_minus_1, q_minus_1 = divmod(rest, W_p)
     return o_minus_1 + 1, p_minus_1 + 1, q_minus_1 + 1
 
 
+@checked(_check_pooled)
 def flatten_loops(z_pool):
     """Reshape ``[N, C_out, H_p, W_p] -> [N, D_0]`` through the flat index, Eq. (1.6).
 
@@ -335,8 +307,6 @@ def flatten_loops(z_pool):
     numpy.ndarray, shape [N, D_0]
         ``z^{(flat)}``, same dtype; equal to ``z_pool.reshape(N, -1)`` (C order).
     """
-    require_float_array("z_pool", z_pool)
-    require_ndim("z_pool", z_pool, ("N", "C_out", "H_p", "W_p"))
     N, C_out, H_p, W_p = z_pool.shape
     z_flat = np.zeros((N, C_out * H_p * W_p), dtype=z_pool.dtype)
     for n in range(N):
@@ -348,18 +318,7 @@ def flatten_loops(z_pool):
     return z_flat
 
 
-def _check_fc_arguments(a, w):
-    require_float_array("a", a)
-    require_float_array("w", w)
-    require_ndim("a", a, ("N", "D_in"))
-    N, D_in = a.shape
-    require_ndim("w", w, ("D_out", "D_in"))
-    D_out = w.shape[0]
-    require_shape("w", w, (D_out, D_in), ("D_out", "D_in"))
-    require_same_dtype(a=a, w=w)
-    return N, D_in, D_out
-
-
+@checked(validate.fc_args)
 def fc_forward_loops(a, w, b):
     """Fully connected layer, Eqs. (1.8) and (1.10), index by index.
 
@@ -381,10 +340,8 @@ def fc_forward_loops(a, w, b):
     numpy.ndarray, shape [N, D_out]
         Same dtype as ``a``.
     """
-    N, D_in, D_out = _check_fc_arguments(a, w)
-    require_float_array("b", b)
-    require_shape("b", b, (D_out,), ("D_out",))
-    require_same_dtype(a=a, b=b)
+    N, D_in = a.shape
+    D_out = w.shape[0]
     z = np.zeros((N, D_out), dtype=a.dtype)
     for n in range(N):
         for k in range(D_out):
@@ -395,6 +352,7 @@ def fc_forward_loops(a, w, b):
     return z
 
 
+@checked(validate.matrix_args)
 def relu_forward_loops(z):
     """ReLU, Eq. (1.9): ``z^{(relu)}_{n,h} = max(0, z^{(fc1)}_{n,h})``, entry by entry.
 
@@ -408,8 +366,6 @@ def relu_forward_loops(z):
     numpy.ndarray, shape [N, D_1]
         Same dtype as ``z``.
     """
-    require_float_array("z", z)
-    require_ndim("z", z, ("N", "D_1"))
     N, D_1 = z.shape
     z_relu = np.zeros_like(z)
     for n in range(N):
@@ -419,6 +375,7 @@ def relu_forward_loops(z):
     return z_relu
 
 
+@checked(validate.matrix_args)
 def softmax_loops(z):
     """Softmax of each row, Eqs. (1.11)/(1.12), in the numerically stable form.
 
@@ -438,8 +395,6 @@ def softmax_loops(z):
     numpy.ndarray, shape [N, D_2]
         ``y``, each row positive and summing to 1; same dtype as ``z``.
     """
-    require_float_array("z", z)
-    require_ndim("z", z, ("N", "D_2"))
     N, D_2 = z.shape
     y = np.zeros_like(z)
     for n in range(N):
@@ -455,6 +410,7 @@ def softmax_loops(z):
     return y
 
 
+@checked(validate.probability_args)
 def cross_entropy_loops(y, labels):
     """Cross-entropy averaged over the batch, Eq. (4.1).
 
@@ -475,10 +431,7 @@ def cross_entropy_loops(y, labels):
     numpy.floating
         ``L`` as a 0-d scalar of ``y``'s dtype (a Python float for float64).
     """
-    require_float_array("y", y)
-    require_ndim("y", y, ("N", "D_2"))
     N, D_2 = y.shape
-    _check_labels(labels, N, D_2)
     t = _one_hot(labels, D_2, y.dtype)
     acc = y.dtype.type(0)
     for n in range(N):
@@ -493,6 +446,7 @@ def cross_entropy_loops(y, labels):
 # ---------------------------------------------------------------------------
 
 
+@checked(validate.probability_args)
 def softmax_cross_entropy_backward_loops(y, labels):
     """Delta of the logits for softmax + cross-entropy, Eq. (4.3).
 
@@ -511,10 +465,7 @@ def softmax_cross_entropy_backward_loops(y, labels):
     numpy.ndarray, shape [N, D_2]
         ``δ^{(fc2)}``, same dtype as ``y``.
     """
-    require_float_array("y", y)
-    require_ndim("y", y, ("N", "D_2"))
     N, D_2 = y.shape
-    _check_labels(labels, N, D_2)
     t = _one_hot(labels, D_2, y.dtype)
     delta = np.zeros_like(y)
     for n in range(N):
@@ -523,6 +474,7 @@ def softmax_cross_entropy_backward_loops(y, labels):
     return delta
 
 
+@checked(validate.fc_backward_args)
 def fc_backward_loops(delta, a, w):
     """Gradients of a fully connected layer, Eqs. (4.5), (4.6), (4.8), (4.9).
 
@@ -550,10 +502,8 @@ def fc_backward_loops(delta, a, w):
     db : numpy.ndarray, shape [D_out]
         All of the input dtype.
     """
-    N, D_in, D_out = _check_fc_arguments(a, w)
-    require_float_array("delta", delta)
-    require_shape("delta", delta, (N, D_out), ("N", "D_out"))
-    require_same_dtype(a=a, delta=delta)
+    N, D_in = a.shape
+    D_out = w.shape[0]
     zero = a.dtype.type(0)
 
     dw = np.zeros((D_out, D_in), dtype=a.dtype)
@@ -581,6 +531,7 @@ def fc_backward_loops(delta, a, w):
     return delta_in, dw, db
 
 
+@checked(_check_relu_backward)
 def relu_backward_loops(delta, z):
     """Delta through ReLU, Eq. (4.7): ``δ^{(fc1)}_{n,h} = δ^{(relu)}_{n,h} 1[z_{n,h} > 0]``.
 
@@ -600,11 +551,6 @@ def relu_backward_loops(delta, z):
     numpy.ndarray, shape [N, D_1]
         ``δ^{(fc1)}``, same dtype.
     """
-    require_float_array("z", z)
-    require_ndim("z", z, ("N", "D_1"))
-    require_float_array("delta", delta)
-    require_shape("delta", delta, z.shape, ("N", "D_1"))
-    require_same_dtype(z=z, delta=delta)
     N, D_1 = z.shape
     delta_in = np.zeros_like(z)
     for n in range(N):
@@ -614,6 +560,7 @@ def relu_backward_loops(delta, z):
     return delta_in
 
 
+@checked(_check_unflatten)
 def unflatten_loops(delta_flat, C, H_p, W_p):
     """Delta through the reshape, Eq. (4.10): ``δ^{(pool)}_{n,o,p,q} = δ^{(flat)}_{n, r(o,p,q)}``.
 
@@ -633,12 +580,6 @@ def unflatten_loops(delta_flat, C, H_p, W_p):
     numpy.ndarray, shape [N, C, H_p, W_p]
         ``δ^{(pool)}``, same dtype.
     """
-    C = require_positive_int("C", C)
-    H_p = require_positive_int("H_p", H_p)
-    W_p = require_positive_int("W_p", W_p)
-    require_float_array("delta_flat", delta_flat)
-    require_ndim("delta_flat", delta_flat, ("N", "D_0"))
-    require_shape("delta_flat", delta_flat, (None, C * H_p * W_p), ("N", "D_0"))
     N = delta_flat.shape[0]
     delta_pool = np.zeros((N, C, H_p, W_p), dtype=delta_flat.dtype)
     for n in range(N):
@@ -650,6 +591,7 @@ def unflatten_loops(delta_flat, C, H_p, W_p):
     return delta_pool
 
 
+@checked(validate.pool_backward_args)
 def maxpool_backward_loops(delta_pool, z, pool=2, stride=None):
     """Delta through max-pooling, Eq. (4.11): route each pooled delta to its window's argmax.
 
@@ -680,10 +622,8 @@ def maxpool_backward_loops(delta_pool, z, pool=2, stride=None):
     numpy.ndarray, shape [N, C, H, W]
         ``δ^{(conv)}``, same dtype as ``z``.
     """
-    N, C, H, W, K_p, S_p, H_p, W_p = _check_pool_arguments(z, pool, stride)
-    require_float_array("delta_pool", delta_pool)
-    require_shape("delta_pool", delta_pool, (N, C, H_p, W_p), ("N", "C", "H_p", "W_p"))
-    require_same_dtype(z=z, delta_pool=delta_pool)
+    N, C, H_p, W_p = delta_pool.shape
+    K_p, S_p = pool, pool if stride is None else stride
     delta_conv = np.zeros_like(z)
     for n in range(N):
         for o in range(C):
@@ -700,6 +640,7 @@ def maxpool_backward_loops(delta_pool, z, pool=2, stride=None):
     return delta_conv
 
 
+@checked(validate.conv_backward_args)
 def conv_backward_loops(delta, x, w, stride=1, padding=0):
     """Gradients of the convolution, Eqs. (4.12)-(4.14), index by index.
 
@@ -737,10 +678,10 @@ def conv_backward_loops(delta, x, w, stride=1, padding=0):
     db : numpy.ndarray, shape [C_out]
         All of ``x``'s dtype.
     """
-    N, C_in, H_in, W_in, C_out, K, S, P, H_c, W_c = _check_conv_arguments(x, w, stride, padding)
-    require_float_array("delta", delta)
-    require_shape("delta", delta, (N, C_out, H_c, W_c), ("N", "C_out", "H_c", "W_c"))
-    require_same_dtype(x=x, delta=delta)
+    N, C_in, H_in, W_in = x.shape
+    C_out, _, K, _ = w.shape
+    _, _, H_c, W_c = delta.shape
+    S, P = stride, padding
     zero = x.dtype.type(0)
     x_pad = pad_loops(x, P)
 

@@ -9,15 +9,22 @@ gradient can be looked at.
 What this is: two implementations of the same chain,
 
 * :func:`loss_and_grads` -- built from the vectorised layers of
-  :mod:`mnist_cnn.layers` (im2col conv, reshape-max pooling, matrix products);
-  this is the path used for training;
+  :mod:`mnist_cnn.reference.layers` (im2col conv, reshape-max pooling, matrix
+  products); with ``fast=True`` the pooling is the equal hot-path form of
+  :mod:`mnist_cnn.fast.pool` (the training path);
 * :func:`loss_and_grads_loops` -- built only from the loop references of
-  :mod:`mnist_cnn.scalar`; slow, for tiny batches and for checking;
+  :mod:`mnist_cnn.reference.loops`; slow, for tiny batches and for checking;
 
 plus :func:`init_params` (He initialisation) and :func:`loss_only` (for finite
 differences).
 What this is not: an optimiser or a training loop, and not a general graph
-framework: the architecture is fixed, only its sizes are free.
+framework: the architecture is fixed, only its sizes are free, and they all
+come from one :class:`mnist_cnn.architecture.Architecture`.
+
+Checked once: every public function here checks ``params``, ``x`` and
+``labels`` against the architecture at its door
+(:func:`mnist_cnn.validate.network_inputs`) and then calls the layers' bare
+bodies (``layer.unchecked``), which trust it.
 
 Every function preserves the float dtype it is given: float32 parameters with a
 float32 batch give float32 losses, gradients and deltas.
@@ -29,9 +36,10 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from . import layers, scalar
-from .checks import require_float_array, require_ndim, require_positive_int, require_same_dtype
-from .shapes import output_size
+from .. import validate
+from ..architecture import PARAM_NAMES, SEED, Architecture
+from ..fast.pool import maxpool_backward_fast, maxpool_forward_fast
+from . import layers, loops
 
 __all__ = [
     "DELTA_NAMES",
@@ -45,8 +53,6 @@ __all__ = [
     "loss_only",
 ]
 
-#: Parameter keys, in network order.
-PARAM_NAMES = ("w_conv", "b_conv", "w_fc1", "b_fc1", "w_fc2", "b_fc2")
 #: Gradient keys: ``"d" + parameter key``.
 GRAD_NAMES = tuple("d" + name for name in PARAM_NAMES)
 #: Forward intermediates returned by :func:`loss_and_grads`, in network order.
@@ -55,29 +61,9 @@ Z_NAMES = ("z_conv", "z_pool", "z_flat", "z_fc1", "z_relu", "z_fc2", "y")
 DELTA_NAMES = ("delta_fc2", "delta_relu", "delta_fc1", "delta_flat", "delta_pool",
                "delta_conv", "dx")
 
-_PARAM_LAYOUT = {
-    "w_conv": ("C_out", "C_in", "K", "K"),
-    "b_conv": ("C_out",),
-    "w_fc1": ("D_1", "D_0"),
-    "b_fc1": ("D_1",),
-    "w_fc2": ("D_2", "D_1"),
-    "b_fc2": ("D_2",),
-}
-
 
 def init_params(
-    rng: np.random.Generator,
-    dtype=np.float32,
-    in_channels: int = 1,
-    height: int = 28,
-    width: int = 28,
-    conv_channels: int = 20,
-    kernel: int = 5,
-    hidden: int = 500,
-    classes: int = 10,
-    stride: int = 1,
-    padding: int = 0,
-    pool: int = 2,
+    rng: np.random.Generator, dtype=np.float32, arch: Architecture = SEED
 ) -> dict[str, np.ndarray]:
     """He (Kaiming) normal initial weights and zero biases for the seed network.
 
@@ -102,14 +88,8 @@ def init_params(
     rng : numpy.random.Generator
         Source of randomness (seed it).
     dtype : {numpy.float32, numpy.float64}, default float32
-    in_channels, height, width : int
-        ``C_in``, ``H_in``, ``W_in`` of the input images.
-    conv_channels, kernel : int
-        ``C_out``, ``K``.
-    hidden, classes : int
-        ``D_1``, ``D_2``.
-    stride, padding, pool : int
-        ``S``, ``P`` and ``K_p = S_p``; they fix ``D_0`` via Eq. (0.1).
+    arch : Architecture, default SEED
+        The sizes; ``D_0`` follows from them via Eq. (0.1).
 
     Returns
     -------
@@ -125,47 +105,26 @@ def init_params(
     dtype = np.dtype(dtype)
     if dtype not in (np.dtype(np.float32), np.dtype(np.float64)):
         raise TypeError(f"dtype must be float32 or float64; got {dtype}")
-    for name, value in dict(in_channels=in_channels, height=height, width=width,
-                            conv_channels=conv_channels, kernel=kernel, hidden=hidden,
-                            classes=classes, pool=pool).items():
-        require_positive_int(name, value)
-    h_p = output_size(output_size(height, kernel, stride, padding), pool, pool)
-    w_p = output_size(output_size(width, kernel, stride, padding), pool, pool)
-    d_0 = conv_channels * h_p * w_p
+    shapes = arch.param_shapes
 
-    def he(shape: tuple[int, ...], fan_in: int) -> np.ndarray:
-        return (rng.standard_normal(shape) * np.sqrt(2.0 / fan_in)).astype(dtype)
+    def he(name: str, fan_in: int) -> np.ndarray:
+        return (rng.standard_normal(shapes[name]) * np.sqrt(2.0 / fan_in)).astype(dtype)
 
     return {
-        "w_conv": he((conv_channels, in_channels, kernel, kernel), in_channels * kernel * kernel),
-        "b_conv": np.zeros(conv_channels, dtype=dtype),
-        "w_fc1": he((hidden, d_0), d_0),
-        "b_fc1": np.zeros(hidden, dtype=dtype),
-        "w_fc2": he((classes, hidden), hidden),
-        "b_fc2": np.zeros(classes, dtype=dtype),
+        "w_conv": he("w_conv", arch.C_in * arch.K * arch.K),
+        "b_conv": np.zeros(shapes["b_conv"], dtype=dtype),
+        "w_fc1": he("w_fc1", arch.D_0),
+        "b_fc1": np.zeros(shapes["b_fc1"], dtype=dtype),
+        "w_fc2": he("w_fc2", arch.D_1),
+        "b_fc2": np.zeros(shapes["b_fc2"], dtype=dtype),
     }
-
-
-def _check_params(params: Mapping[str, np.ndarray], x: np.ndarray) -> None:
-    """Every parameter present, float, of the right rank and of x's dtype."""
-    require_float_array("x", x)
-    require_ndim("x", x, ("N", "C_in", "H_in", "W_in"))
-    missing = [name for name in PARAM_NAMES if name not in params]
-    if missing:
-        raise KeyError(f"params lacks {missing}; expected keys {list(PARAM_NAMES)}")
-    for name in PARAM_NAMES:
-        require_float_array(name, params[name])
-        require_ndim(name, params[name], _PARAM_LAYOUT[name])
-    require_same_dtype(x=x, **{name: params[name] for name in PARAM_NAMES})
 
 
 def forward(
     params: Mapping[str, np.ndarray],
     x: np.ndarray,
-    stride: int = 1,
-    padding: int = 0,
-    pool: int = 2,
-    pool_stride: int | None = None,
+    arch: Architecture = SEED,
+    fast: bool = False,
 ) -> tuple[np.ndarray, dict]:
     """Forward pass with the vectorised layers, Eqs. (3.3), (2.5), (1.6), (2.7), (2.8).
 
@@ -173,13 +132,12 @@ def forward(
     ----------
     params : mapping str -> ndarray
         As returned by :func:`init_params`, same dtype as ``x``.
-    x : ndarray, shape [N, C_in, H_in, W_in], float32 or float64
-    stride, padding : int
-        Convolution ``S``, ``P``.
-    pool : int
-        Pooling window ``K_p``.
-    pool_stride : int, optional
-        ``S_p``; defaults to ``pool``.
+    x : ndarray, shape [N, C_in, H, W] of ``arch``, float32 or float64
+    arch : Architecture, default SEED
+        Every size: ``S``, ``P``, ``K_p``, ``S_p`` and the shapes ``params`` must have.
+    fast : bool, default False
+        Use the hot-path max-pool of :mod:`mnist_cnn.fast.pool` (same numbers)
+        when ``S_p = K_p``.
 
     Returns
     -------
@@ -192,15 +150,23 @@ def forward(
         ``"z_fc1" [N, D_1]``, ``"z_relu" [N, D_1]``, ``"z_fc2" [N, D_2]``.
         ``z_flat`` is a view of ``z_pool`` (no copy).
     """
-    _check_params(params, x)
-    z_conv, conv_cache = layers.conv_forward(x, params["w_conv"], params["b_conv"],
-                                             stride, padding)
-    z_pool, pool_cache = layers.maxpool_forward(z_conv, pool, pool_stride)
-    z_flat, flat_cache = layers.flatten_forward(z_pool)
-    z_fc1, fc1_cache = layers.fc_forward(z_flat, params["w_fc1"], params["b_fc1"])
-    z_relu, relu_cache = layers.relu_forward(z_fc1)
-    z_fc2, fc2_cache = layers.fc_forward(z_relu, params["w_fc2"], params["b_fc2"])
-    y = layers.softmax(z_fc2)
+    validate.network_inputs(params, x, arch)
+    return _forward(params, x, arch, fast)
+
+
+def _forward(params, x, arch, fast):
+    """:func:`forward` for checked input: the layers' bare bodies, in network order."""
+    z_conv, conv_cache = layers.conv_forward.unchecked(x, params["w_conv"], params["b_conv"],
+                                                       arch.S, arch.P)
+    if fast and arch.S_p == arch.K_p:
+        z_pool, pool_cache = maxpool_forward_fast(z_conv, arch.K_p)
+    else:
+        z_pool, pool_cache = layers.maxpool_forward.unchecked(z_conv, arch.K_p, arch.S_p)
+    z_flat, flat_cache = layers.flatten_forward.unchecked(z_pool)
+    z_fc1, fc1_cache = layers.fc_forward.unchecked(z_flat, params["w_fc1"], params["b_fc1"])
+    z_relu, relu_cache = layers.relu_forward.unchecked(z_fc1)
+    z_fc2, fc2_cache = layers.fc_forward.unchecked(z_relu, params["w_fc2"], params["b_fc2"])
+    y = layers.softmax.unchecked(z_fc2)
     caches = {
         "conv": conv_cache, "pool": pool_cache, "flat": flat_cache,
         "fc1": fc1_cache, "relu": relu_cache, "fc2": fc2_cache,
@@ -214,18 +180,15 @@ def loss_only(
     params: Mapping[str, np.ndarray],
     x: np.ndarray,
     labels: np.ndarray,
-    stride: int = 1,
-    padding: int = 0,
-    pool: int = 2,
-    pool_stride: int | None = None,
+    arch: Architecture = SEED,
 ) -> np.floating:
     """The loss of Eq. (4.1), ``L = -(1/N) sum_n log y_{n, label_n}``, and nothing else.
 
-    For finite differences (:mod:`mnist_cnn.gradcheck`) and for evaluation.
+    For finite differences (:mod:`mnist_cnn.verify.gradcheck`) and for evaluation.
 
     Parameters
     ----------
-    params, x, stride, padding, pool, pool_stride
+    params, x, arch
         As in :func:`forward`.
     labels : ndarray of int, shape [N]
         Classes ``0..D_2-1``.
@@ -234,19 +197,18 @@ def loss_only(
     -------
     numpy scalar of the dtype of ``x``
     """
-    y, _ = forward(params, x, stride, padding, pool, pool_stride)
-    return layers.cross_entropy(y, labels)
+    validate.network_inputs(params, x, arch, labels)
+    y, _ = _forward(params, x, arch, fast=False)
+    return layers.cross_entropy.unchecked(y, labels)
 
 
 def loss_and_grads(
     params: Mapping[str, np.ndarray],
     x: np.ndarray,
     labels: np.ndarray,
-    stride: int = 1,
-    padding: int = 0,
-    pool: int = 2,
-    pool_stride: int | None = None,
+    arch: Architecture = SEED,
     need_dx: bool = True,
+    fast: bool = False,
 ) -> tuple[np.floating, dict[str, np.ndarray], dict[str, np.ndarray]]:
     """Loss, gradients and every local gradient, with the vectorised layers.
 
@@ -263,7 +225,7 @@ def loss_and_grads(
 
     Parameters
     ----------
-    params, x, stride, padding, pool, pool_stride
+    params, x, arch, fast
         As in :func:`forward`.
     labels : ndarray of int, shape [N]
         Classes ``0..D_2-1``.
@@ -283,15 +245,21 @@ def loss_and_grads(
         Forward values :data:`Z_NAMES` and local gradients :data:`DELTA_NAMES`
         (``delta_* = dL/dz_*``; ``dx = dL/dx`` [N, C_in, H_in, W_in], or None).
     """
-    y, c = forward(params, x, stride, padding, pool, pool_stride)
-    loss = layers.cross_entropy(y, labels)
-    delta_fc2 = layers.softmax_cross_entropy_backward(y, labels)          # (4.3)
-    delta_relu, dw_fc2, db_fc2 = layers.fc_backward(delta_fc2, c["fc2"])  # (4.6), (4.5)
-    delta_fc1 = layers.relu_backward(delta_relu, c["relu"])               # (4.7)
-    delta_flat, dw_fc1, db_fc1 = layers.fc_backward(delta_fc1, c["fc1"])  # (4.9), (4.8)
-    delta_pool = layers.flatten_backward(delta_flat, c["flat"])           # (4.10)
-    delta_conv = layers.maxpool_backward(delta_pool, c["pool"])           # (4.11)
-    dx, dw_conv, db_conv = layers.conv_backward(delta_conv, c["conv"], need_dx)  # (4.12)-(4.15)
+    validate.network_inputs(params, x, arch, labels)
+    y, c = _forward(params, x, arch, fast)
+    L = layers  # the bare bodies below: the input was checked once, above
+    loss = L.cross_entropy.unchecked(y, labels)                                # (4.1)
+    delta_fc2 = L.softmax_cross_entropy_backward.unchecked(y, labels)          # (4.3)
+    delta_relu, dw_fc2, db_fc2 = L.fc_backward.unchecked(delta_fc2, c["fc2"])  # (4.6), (4.5)
+    delta_fc1 = L.relu_backward.unchecked(delta_relu, c["relu"])               # (4.7)
+    delta_flat, dw_fc1, db_fc1 = L.fc_backward.unchecked(delta_fc1, c["fc1"])  # (4.9), (4.8)
+    delta_pool = L.flatten_backward.unchecked(delta_flat, c["flat"])           # (4.10)
+    if fast and arch.S_p == arch.K_p:
+        delta_conv = maxpool_backward_fast(delta_pool, c["pool"])              # (4.11)
+    else:
+        delta_conv = L.maxpool_backward.unchecked(delta_pool, c["pool"])       # (4.11)
+    # (4.12)-(4.15)
+    dx, dw_conv, db_conv = L.conv_backward.unchecked(delta_conv, c["conv"], need_dx)
     grads = dict(dw_conv=dw_conv, db_conv=db_conv, dw_fc1=dw_fc1, db_fc1=db_fc1,
                  dw_fc2=dw_fc2, db_fc2=db_fc2)
     intermediates = {name: c[name] for name in Z_NAMES[:-1]}
@@ -305,12 +273,9 @@ def loss_and_grads_loops(
     params: Mapping[str, np.ndarray],
     x: np.ndarray,
     labels: np.ndarray,
-    stride: int = 1,
-    padding: int = 0,
-    pool: int = 2,
-    pool_stride: int | None = None,
+    arch: Architecture = SEED,
 ) -> tuple[np.floating, dict[str, np.ndarray], dict[str, np.ndarray]]:
-    """The same chain as :func:`loss_and_grads`, built only from :mod:`mnist_cnn.scalar`.
+    """The same chain as :func:`loss_and_grads`, built only from :mod:`mnist_cnn.reference.loops`.
 
     Forward Eqs. (1.3), (1.5), (1.6), (1.8)-(1.12), (4.1); backward
     Eqs. (4.3)-(4.14), every one a loop over the equation's indices. Slow: use
@@ -318,7 +283,7 @@ def loss_and_grads_loops(
 
     Parameters
     ----------
-    params, x, labels, stride, padding, pool, pool_stride
+    params, x, labels, arch
         As in :func:`loss_and_grads`.
 
     Returns
@@ -326,25 +291,26 @@ def loss_and_grads_loops(
     loss, grads, intermediates
         Same keys, shapes and dtypes as :func:`loss_and_grads`.
     """
-    _check_params(params, x)
-    z_conv = scalar.conv_forward_loops(x, params["w_conv"], params["b_conv"], stride, padding)
-    z_pool = scalar.maxpool_forward_loops(z_conv, pool, pool_stride)
-    z_flat = scalar.flatten_loops(z_pool)
-    z_fc1 = scalar.fc_forward_loops(z_flat, params["w_fc1"], params["b_fc1"])
-    z_relu = scalar.relu_forward_loops(z_fc1)
-    z_fc2 = scalar.fc_forward_loops(z_relu, params["w_fc2"], params["b_fc2"])
-    y = scalar.softmax_loops(z_fc2)
-    loss = scalar.cross_entropy_loops(y, labels)
+    validate.network_inputs(params, x, arch, labels)
+    p, a = params, arch
+    # The loops' bare bodies (``.unchecked``): the input was checked once, above.
+    z_conv = loops.conv_forward_loops.unchecked(x, p["w_conv"], p["b_conv"], a.S, a.P)
+    z_pool = loops.maxpool_forward_loops.unchecked(z_conv, a.K_p, a.S_p)
+    z_flat = loops.flatten_loops.unchecked(z_pool)
+    z_fc1 = loops.fc_forward_loops.unchecked(z_flat, p["w_fc1"], p["b_fc1"])
+    z_relu = loops.relu_forward_loops.unchecked(z_fc1)
+    z_fc2 = loops.fc_forward_loops.unchecked(z_relu, p["w_fc2"], p["b_fc2"])
+    y = loops.softmax_loops.unchecked(z_fc2)
+    loss = loops.cross_entropy_loops.unchecked(y, labels)
 
-    delta_fc2 = scalar.softmax_cross_entropy_backward_loops(y, labels)
-    delta_relu, dw_fc2, db_fc2 = scalar.fc_backward_loops(delta_fc2, z_relu, params["w_fc2"])
-    delta_fc1 = scalar.relu_backward_loops(delta_relu, z_fc1)
-    delta_flat, dw_fc1, db_fc1 = scalar.fc_backward_loops(delta_fc1, z_flat, params["w_fc1"])
-    c_out, h_p, w_p = z_pool.shape[1:]
-    delta_pool = scalar.unflatten_loops(delta_flat, c_out, h_p, w_p)
-    delta_conv = scalar.maxpool_backward_loops(delta_pool, z_conv, pool, pool_stride)
-    dx, dw_conv, db_conv = scalar.conv_backward_loops(delta_conv, x, params["w_conv"],
-                                                      stride, padding)
+    delta_fc2 = loops.softmax_cross_entropy_backward_loops.unchecked(y, labels)
+    delta_relu, dw_fc2, db_fc2 = loops.fc_backward_loops.unchecked(delta_fc2, z_relu, p["w_fc2"])
+    delta_fc1 = loops.relu_backward_loops.unchecked(delta_relu, z_fc1)
+    delta_flat, dw_fc1, db_fc1 = loops.fc_backward_loops.unchecked(delta_fc1, z_flat, p["w_fc1"])
+    delta_pool = loops.unflatten_loops.unchecked(delta_flat, a.C_out, a.H_p, a.W_p)
+    delta_conv = loops.maxpool_backward_loops.unchecked(delta_pool, z_conv, a.K_p, a.S_p)
+    dx, dw_conv, db_conv = loops.conv_backward_loops.unchecked(delta_conv, x, p["w_conv"],
+                                                               a.S, a.P)
     grads = dict(dw_conv=dw_conv, db_conv=db_conv, dw_fc1=dw_fc1, db_fc1=db_fc1,
                  dw_fc2=dw_fc2, db_fc2=db_fc2)
     intermediates = dict(z_conv=z_conv, z_pool=z_pool, z_flat=z_flat, z_fc1=z_fc1,

@@ -12,10 +12,10 @@ that give the same numbers:
   summed, Eqs. (2.3)/(2.4);
 * :func:`conv_forward_einsum` -- a tensor contraction over the strided
   windows, no explicit matrix at all;
-* ``mnist_cnn.scalar.conv_forward_loops`` -- the loop reference, Eq. (1.3).
+* ``mnist_cnn.reference.loops.conv_forward_loops`` -- the loop reference, Eq. (1.3).
 
 What this is not: the network, the training loop or the gradient checker; and
-not the loop reference (see :mod:`mnist_cnn.scalar`). Every function keeps the
+not the loop reference (see :mod:`mnist_cnn.reference.loops`). Every function keeps the
 float dtype it is given (float32 for training, float64 for checks) and makes no
 copy it does not need.
 """
@@ -27,14 +27,9 @@ from typing import NamedTuple
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from .checks import (
-    require_float_array,
-    require_ndim,
-    require_positive_int,
-    require_same_dtype,
-    require_shape,
-)
-from .im2col import col2im, conv_output_hw, im2col, im2col_per_channel, pad
+from .. import validate
+from ..validate import checked
+from .im2col import col2im, im2col, im2col_per_channel, pad
 
 __all__ = [
     "ConvCache",
@@ -61,9 +56,6 @@ __all__ = [
     "softmax_cross_entropy_backward",
 ]
 
-_X = ("N", "C_in", "H_in", "W_in")
-_W = ("C_out", "C_in", "K", "K")
-_Z = ("N", "C", "H", "W")
 
 
 # --------------------------------------------------------------------------- caches
@@ -130,46 +122,57 @@ class ReluCache(NamedTuple):
     z: np.ndarray
 
 
-# --------------------------------------------------------------------------- checks
+# --------------------------------------------------------------------------- door checks
+# Each public layer checks its input once (the @checked line); the network, which has
+# checked its own input, calls the bare bodies (``layer.unchecked``).
 
 
-def _check_conv_args(x: np.ndarray, w: np.ndarray, b: np.ndarray) -> int:
-    """Validate conv inputs and return K."""
-    require_float_array("x", x)
-    require_float_array("w", w)
-    require_float_array("b", b)
-    require_ndim("x", x, _X)
-    require_ndim("w", w, _W)
-    c_out, c_in, k_h, k_w = w.shape
-    require_shape("w", w, (None, x.shape[1], None, None), _W)
-    if k_h != k_w:
-        raise ValueError(f"w must have a square kernel [C_out, C_in, K, K]; got {w.shape}")
-    require_shape("b", b, (c_out,), ("C_out",))
-    require_same_dtype(x=x, w=w, b=b)
-    return k_h
+def _check_conv_delta(delta, cache: ConvCache, need_dx: bool = True) -> None:
+    x_shape, _, w, stride, padding = cache
+    h_c, w_c = ((s - w.shape[2] + 2 * padding) // stride + 1 for s in x_shape[2:])
+    validate.require_array("delta", delta, (x_shape[0], w.shape[0], h_c, w_c),
+                           ("N", "C_out", "H_c", "W_c"), w.dtype)
 
 
-def _check_labels(labels: object, n: int | None, classes: int) -> np.ndarray:
-    """Validate class labels: integer ndarray [N] with values in [0, classes)."""
-    if not isinstance(labels, np.ndarray) or not np.issubdtype(labels.dtype, np.integer):
-        got = labels.dtype if isinstance(labels, np.ndarray) else type(labels).__name__
-        raise TypeError(f"labels must be an integer numpy.ndarray; got {got}")
-    require_shape("labels", labels, (n,), ("N",))
-    if labels.size and (labels.min() < 0 or labels.max() >= classes):
-        raise ValueError(
-            f"labels must lie in [0, {classes - 1}]; got min {labels.min()}, max {labels.max()}"
-        )
-    return labels
+def _check_pool_delta(dout, cache: PoolCache) -> None:
+    validate.require_array("dout", dout, cache.argmax.shape, ("N", "C", "H_p", "W_p"))
 
 
-def _check_same_shape(name: str, a: np.ndarray, shape: tuple[int, ...], layout) -> None:
-    require_float_array(name, a)
-    require_shape(name, a, shape, layout)
+def _check_flatten(z) -> None:
+    if validate.require_float_array("z", z).ndim < 2:
+        raise ValueError(f"z must be at least 2-D [N, ...]; got shape {z.shape}")
+
+
+def _check_flat_delta(dout, cache: FlattenCache) -> None:
+    shape = cache.z_shape
+    validate.require_array("dout", dout, (shape[0], int(np.prod(shape[1:]))), ("N", "D_0"))
+
+
+def _check_fc_delta(delta, cache: FCCache) -> None:
+    a, w = cache
+    validate.require_array("delta", delta, (a.shape[0], w.shape[0]), ("N", "D_out"), w.dtype)
+
+
+def _check_relu(z) -> None:
+    validate.require_float_array("z", z)
+
+
+def _check_relu_delta(dout, cache: ReluCache) -> None:
+    validate.same_shape_args("dout", dout, cache.z)
+
+
+def _check_softmax(z) -> None:
+    validate.matrix_args(z, ("N", "D_2"))
+
+
+def _check_one_hot(labels, classes: int = 10, dtype=np.float64) -> None:
+    validate.require_labels(labels, None, validate.require_positive_int("classes", classes))
 
 
 # --------------------------------------------------------------------------- convolution
 
 
+@checked(validate.conv_args)
 def conv_forward(
     x: np.ndarray, w: np.ndarray, b: np.ndarray, stride: int = 1, padding: int = 0
 ) -> tuple[np.ndarray, ConvCache]:
@@ -199,10 +202,9 @@ def conv_forward(
     cache : ConvCache
         For :func:`conv_backward`.
     """
-    K = _check_conv_args(x, w, b)
-    c_out = w.shape[0]
-    h_c, w_c = conv_output_hw(x.shape[2], x.shape[3], K, stride, padding)
-    X_col = im2col(x, K, stride, padding)  # [N, C_in*K*K, H_c*W_c], C-contiguous
+    c_out, _, K, _ = w.shape
+    h_c, w_c = ((s - K + 2 * padding) // stride + 1 for s in x.shape[2:])  # Eq. (1.4)
+    X_col = im2col.unchecked(x, K, stride, padding)  # [N, C_in*K*K, H_c*W_c], C-contiguous
     W_mat = w.reshape(c_out, -1)  # [C_out, C_in*K*K], a view
     z = np.matmul(W_mat, X_col)  # [N, C_out, H_c*W_c]
     z += b[:, None]
@@ -210,6 +212,7 @@ def conv_forward(
     return z, ConvCache(x.shape, X_col, w, stride, padding)
 
 
+@checked(validate.conv_args)
 def conv_forward_per_channel(
     x: np.ndarray, w: np.ndarray, b: np.ndarray, stride: int = 1, padding: int = 0
 ) -> np.ndarray:
@@ -233,10 +236,9 @@ def conv_forward_per_channel(
     numpy.ndarray, shape [N, C_out, H_c, W_c], same dtype
         No cache: the backward pass uses the channel-parallel form.
     """
-    K = _check_conv_args(x, w, b)
-    c_out, c_in = w.shape[:2]
-    h_c, w_c = conv_output_hw(x.shape[2], x.shape[3], K, stride, padding)
-    X = im2col_per_channel(x, K, stride, padding)  # [N, C_in, K*K, H_c*W_c]
+    c_out, c_in, K, _ = w.shape
+    h_c, w_c = ((s - K + 2 * padding) // stride + 1 for s in x.shape[2:])  # Eq. (1.4)
+    X = im2col_per_channel.unchecked(x, K, stride, padding)  # [N, C_in, K*K, H_c*W_c]
     # C_in products W_c X_c, summed; the first one starts the sum (no zero-filled buffer).
     z = np.matmul(w[:, 0].reshape(c_out, K * K), X[:, 0])  # [N, C_out, H_c*W_c]
     for c in range(1, c_in):
@@ -246,6 +248,7 @@ def conv_forward_per_channel(
     return z.reshape(x.shape[0], c_out, h_c, w_c)
 
 
+@checked(validate.conv_args)
 def conv_forward_einsum(
     x: np.ndarray, w: np.ndarray, b: np.ndarray, stride: int = 1, padding: int = 0
 ) -> np.ndarray:
@@ -272,14 +275,15 @@ def conv_forward_einsum(
     -------
     numpy.ndarray, shape [N, C_out, H_c, W_c], same dtype, C-contiguous
     """
-    K = _check_conv_args(x, w, b)
-    conv_output_hw(x.shape[2], x.shape[3], K, stride, padding)
-    view = sliding_window_view(pad(x, padding), (K, K), axis=(2, 3))[:, :, ::stride, ::stride]
+    K = w.shape[2]
+    view = sliding_window_view(pad.unchecked(x, padding), (K, K), axis=(2, 3))
+    view = view[:, :, ::stride, ::stride]
     z = np.tensordot(view, w, axes=([1, 4, 5], [1, 2, 3]))  # [N, H_c, W_c, C_out]
     z += b
     return np.ascontiguousarray(z.transpose(0, 3, 1, 2))
 
 
+@checked(_check_conv_delta)
 def conv_backward(
     delta: np.ndarray, cache: ConvCache, need_dx: bool = True
 ) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
@@ -314,32 +318,21 @@ def conv_backward(
     x_shape, X_col, w, stride, padding = cache
     n = x_shape[0]
     c_out, _, K, _ = w.shape
-    h_c, w_c = conv_output_hw(x_shape[2], x_shape[3], K, stride, padding)
-    _check_same_shape("delta", delta, (n, c_out, h_c, w_c), ("N", "C_out", "H_c", "W_c"))
-    require_same_dtype(delta=delta, w=w)
-    d = delta.reshape(n, c_out, h_c * w_c)
+    d = delta.reshape(n, c_out, -1)
     # sum_n delta^(n) X_col^(n)T: a batch of small [C_out, C_in*K*K] products, then the sum.
     dW_mat = np.matmul(d, X_col.transpose(0, 2, 1)).sum(axis=0)
     db = delta.sum(axis=(0, 2, 3))
     if not need_dx:
         return None, dW_mat.reshape(w.shape), db
     dX_col = np.matmul(w.reshape(c_out, -1).T, d)  # [N, C_in*K*K, H_c*W_c]
-    dx = col2im(dX_col, x_shape, K, stride, padding)
+    dx = col2im.unchecked(dX_col, x_shape, K, stride, padding)
     return dx, dW_mat.reshape(w.shape), db
 
 
 # --------------------------------------------------------------------------- max-pooling
 
 
-def _pool_args(z: np.ndarray, pool: int, stride: int | None) -> tuple[int, int, int, int]:
-    require_float_array("z", z)
-    require_ndim("z", z, _Z)
-    pool = require_positive_int("pool", pool)
-    stride = pool if stride is None else require_positive_int("stride", stride)
-    h_p, w_p = conv_output_hw(z.shape[2], z.shape[3], pool, stride)
-    return pool, stride, h_p, w_p
-
-
+@checked(validate.pool_args)
 def maxpool_forward(
     z: np.ndarray, pool: int = 2, stride: int | None = None
 ) -> tuple[np.ndarray, PoolCache]:
@@ -352,20 +345,12 @@ def maxpool_forward(
     K_p*K_p window entries (row-major; the first maximum on ties) is the routing
     for the backward pass, Eq. (4.11).
 
-    How it is computed (the training hot path): entry ``(i, j)`` of every window
-    at once is the strided slice ``z[:, :, i::K_p, j::K_p]``, i.e.
-    ``tiles[:, :, :, i, :, j]`` of the reshape above. The K_p*K_p slices are
-    visited in row-major order and folded into a running maximum; an entry
-    replaces the maximum only if it is *strictly* greater, so on a tie the
-    earlier (row-major first) offset is kept. Each slice is first copied into a
-    contiguous buffer because numpy's arithmetic on rows of only W_p strided
-    entries is several times slower than on contiguous memory, and no
-    transposed copy of the whole map is made.
-
     Border: ``H_p = floor((H - K_p)/S_p) + 1`` (Eq. (0.1)), so bottom rows and
     right columns that no full window covers are dropped (floor mode, as in the
     loop version and PyTorch's default); they get zero gradient. For
-    ``S_p != K_p`` this function uses :func:`maxpool_forward_im2col`.
+    ``S_p != K_p`` the windows do not tile the map, and this function uses
+    :func:`maxpool_forward_im2col`. Training uses the equal but faster
+    :func:`mnist_cnn.fast.pool.maxpool_forward_fast`.
 
     Parameters
     ----------
@@ -380,26 +365,20 @@ def maxpool_forward(
     out : numpy.ndarray, shape [N, C, H_p, W_p], same dtype
     cache : PoolCache
     """
-    pool, stride, h_p, w_p = _pool_args(z, pool, stride)
-    if stride != pool:
-        return maxpool_forward_im2col(z, pool, stride)
-    n, c = z.shape[:2]
-    tiled = z[:, :, : h_p * pool, : w_p * pool]  # crop the border no window covers
-    out = np.ascontiguousarray(tiled[:, :, ::pool, ::pool])  # offset (i, j) = (1, 1)
-    # Offsets fit in one byte for any window up to 16 x 16; intp only at the end.
-    offset = np.zeros(out.shape, dtype=np.min_scalar_type(pool * pool - 1))
-    entry = np.empty_like(out)
-    greater = np.empty(out.shape, dtype=bool)
-    for k in range(1, pool * pool):  # row-major: k = i*K_p + j
-        i, j = divmod(k, pool)
-        np.copyto(entry, tiled[:, :, i::pool, j::pool])
-        np.greater(entry, out, out=greater)  # strictly: ties keep the earlier offset
-        np.maximum(out, entry, out=out)
-        # k grows, so the last k that beat the running maximum is the largest such k.
-        np.maximum(offset, greater.view(np.uint8) * offset.dtype.type(k), out=offset)
-    return out, PoolCache(z.shape, offset.astype(np.intp), pool, stride)
+    K_p = pool
+    S_p = pool if stride is None else stride
+    if S_p != K_p:
+        return maxpool_forward_im2col.unchecked(z, K_p, S_p)
+    n, c, h, w = z.shape
+    h_p, w_p = h // K_p, w // K_p  # Eq. (0.1) with S_p = K_p
+    tiles = z[:, :, : h_p * K_p, : w_p * K_p].reshape(n, c, h_p, K_p, w_p, K_p)
+    windows = tiles.transpose(0, 1, 2, 4, 3, 5).reshape(n, c, h_p, w_p, K_p * K_p)
+    argmax = windows.argmax(axis=-1)  # row-major offset i*K_p + j of the first maximum
+    out = np.take_along_axis(windows, argmax[..., None], axis=-1)[..., 0]
+    return out, PoolCache(z.shape, argmax, K_p, S_p)
 
 
+@checked(validate.pool_args)
 def maxpool_forward_im2col(
     z: np.ndarray, pool: int = 2, stride: int | None = None
 ) -> tuple[np.ndarray, PoolCache]:
@@ -426,9 +405,10 @@ def maxpool_forward_im2col(
     out : numpy.ndarray, shape [N, C, H_p, W_p], same dtype
     cache : PoolCache
     """
-    pool, stride, h_p, w_p = _pool_args(z, pool, stride)
-    n, c = z.shape[:2]
-    X = im2col_per_channel(z, pool, stride)  # [N, C, K_p*K_p, H_p*W_p]
+    stride = pool if stride is None else stride
+    n, c, h, w = z.shape
+    h_p, w_p = (h - pool) // stride + 1, (w - pool) // stride + 1  # Eq. (0.1)
+    X = im2col_per_channel.unchecked(z, pool, stride)  # [N, C, K_p*K_p, H_p*W_p]
     argmax = X.argmax(axis=2)  # [N, C, H_p*W_p]
     out = np.take_along_axis(X, argmax[:, :, None, :], axis=2)[:, :, 0, :]
     return out.reshape(n, c, h_p, w_p), PoolCache(
@@ -436,16 +416,15 @@ def maxpool_forward_im2col(
     )
 
 
+@checked(_check_pool_delta)
 def maxpool_backward(dout: np.ndarray, cache: PoolCache) -> np.ndarray:
     """Route each pooled gradient to its window's argmax, Eq. (4.11).
 
     ``dz_{n,c,(p-1)S_p+i*,(q-1)S_p+j*} += dout_{n,c,p,q}`` where ``(i*, j*)`` is
-    the first maximum of window ``(p, q)``; every other entry gets 0. For
-    ``S_p = K_p`` the windows tile the map, so each window offset ``(i, j)`` is
-    one strided slice of the result (as in Eq. (2.5)) and receives ``dout``
-    where the routing chose that offset, 0 elsewhere; otherwise the scatter is
-    into im2col columns and :func:`mnist_cnn.im2col.col2im` adds overlapping
-    windows up.
+    the first maximum of window ``(p, q)``; every other entry gets 0. Written
+    as im2col columns: each window's column is zero except at its argmax row,
+    which holds ``dout``; :func:`mnist_cnn.reference.im2col.col2im` then adds
+    the columns back onto the map (overlapping windows add up).
 
     Parameters
     ----------
@@ -460,30 +439,20 @@ def maxpool_backward(dout: np.ndarray, cache: PoolCache) -> np.ndarray:
         Zero on the cropped border.
     """
     z_shape, argmax, pool, stride = cache
-    n, c, h, w = z_shape
+    n, c = z_shape[:2]
     h_p, w_p = argmax.shape[2:]
-    _check_same_shape("dout", dout, (n, c, h_p, w_p), ("N", "C", "H_p", "W_p"))
-    if stride == pool:
-        # The windows tile the map: offset (i, j) of every window is the strided slice
-        # [i::K_p, j::K_p], and each pixel of the tiled part lies in exactly one slice.
-        covers_all = (h, w) == (h_p * pool, w_p * pool)
-        dz = (np.empty if covers_all else np.zeros)(z_shape, dtype=dout.dtype)
-        for k in range(pool * pool):
-            i, j = divmod(k, pool)
-            routed = dout * (argmax == k)  # contiguous; strided arithmetic is slower
-            routed += 0  # -0.0 (from a negative delta times False) becomes +0.0
-            dz[:, :, i : h_p * pool : pool, j : w_p * pool : pool] = routed
-        return dz
     cols = np.zeros((n, c, pool * pool, h_p * w_p), dtype=dout.dtype)
     np.put_along_axis(
         cols, argmax.reshape(n, c, 1, h_p * w_p), dout.reshape(n, c, 1, h_p * w_p), axis=2
     )
-    return col2im(cols.reshape(n, c * pool * pool, h_p * w_p), z_shape, pool, stride, 0)
+    cols = cols.reshape(n, c * pool * pool, h_p * w_p)
+    return col2im.unchecked(cols, z_shape, pool, stride, 0)
 
 
 # --------------------------------------------------------------------------- flatten
 
 
+@checked(_check_flatten)
 def flatten_forward(z: np.ndarray) -> tuple[np.ndarray, FlattenCache]:
     """Flatten each sample in C order, Eq. (1.6).
 
@@ -499,12 +468,10 @@ def flatten_forward(z: np.ndarray) -> tuple[np.ndarray, FlattenCache]:
         A view when ``z`` is C-contiguous.
     cache : FlattenCache
     """
-    require_float_array("z", z)
-    if z.ndim < 2:
-        raise ValueError(f"z must be at least 2-D [N, ...]; got shape {z.shape}")
     return z.reshape(z.shape[0], -1), FlattenCache(z.shape)
 
 
+@checked(_check_flat_delta)
 def flatten_backward(dout: np.ndarray, cache: FlattenCache) -> np.ndarray:
     """Undo the flatten, Eq. (4.10): ``delta^{(pool)} = delta^{(flat)}`` reshaped.
 
@@ -517,14 +484,13 @@ def flatten_backward(dout: np.ndarray, cache: FlattenCache) -> np.ndarray:
     -------
     numpy.ndarray, shape [N, C, H_p, W_p], same dtype
     """
-    shape = cache.z_shape
-    _check_same_shape("dout", dout, (shape[0], int(np.prod(shape[1:]))), ("N", "D_0"))
-    return dout.reshape(shape)
+    return dout.reshape(cache.z_shape)
 
 
 # --------------------------------------------------------------------------- fully connected
 
 
+@checked(validate.fc_args)
 def fc_forward(a: np.ndarray, w: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, FCCache]:
     """Fully connected layer, Eq. (2.7): ``Z = A W^T + 1 b^T``.
 
@@ -542,18 +508,12 @@ def fc_forward(a: np.ndarray, w: np.ndarray, b: np.ndarray) -> tuple[np.ndarray,
     z : numpy.ndarray, shape [N, D_out], same dtype
     cache : FCCache
     """
-    require_float_array("a", a)
-    require_float_array("w", w)
-    require_float_array("b", b)
-    require_ndim("a", a, ("N", "D_in"))
-    require_shape("w", w, (None, a.shape[1]), ("D_out", "D_in"))
-    require_shape("b", b, (w.shape[0],), ("D_out",))
-    require_same_dtype(a=a, w=w, b=b)
     z = a @ w.T
     z += b
     return z, FCCache(a, w)
 
 
+@checked(_check_fc_delta)
 def fc_backward(
     delta: np.ndarray, cache: FCCache
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -574,14 +534,13 @@ def fc_backward(
         Shapes [N, D_in], [D_out, D_in], [D_out]; dtype of ``delta``.
     """
     a, w = cache
-    _check_same_shape("delta", delta, (a.shape[0], w.shape[0]), ("N", "D_out"))
-    require_same_dtype(delta=delta, w=w)
     return delta @ w, delta.T @ a, delta.sum(axis=0)
 
 
 # --------------------------------------------------------------------------- ReLU, softmax, loss
 
 
+@checked(_check_relu)
 def relu_forward(z: np.ndarray) -> tuple[np.ndarray, ReluCache]:
     """ReLU, elementwise, Eq. (2.8): ``max(z, 0)``.
 
@@ -594,10 +553,10 @@ def relu_forward(z: np.ndarray) -> tuple[np.ndarray, ReluCache]:
     out : numpy.ndarray, same shape and dtype
     cache : ReluCache
     """
-    require_float_array("z", z)
     return np.maximum(z, 0), ReluCache(z)
 
 
+@checked(_check_relu_delta)
 def relu_backward(dout: np.ndarray, cache: ReluCache) -> np.ndarray:
     """ReLU backward, Eq. (4.7): ``dz = dout * 1[z > 0]``.
 
@@ -613,10 +572,10 @@ def relu_backward(dout: np.ndarray, cache: ReluCache) -> np.ndarray:
     numpy.ndarray, same shape, dtype of ``dout``
     """
     z = cache.z
-    _check_same_shape("dout", dout, z.shape, tuple(f"d{k}" for k in range(z.ndim)))
     return np.where(z > 0, dout, dout.dtype.type(0))
 
 
+@checked(_check_softmax)
 def softmax(z: np.ndarray) -> np.ndarray:
     """Row-wise softmax, Eq. (2.8), in the stable form of Eq. (1.12).
 
@@ -632,13 +591,12 @@ def softmax(z: np.ndarray) -> np.ndarray:
     -------
     numpy.ndarray, shape [N, D_2], same dtype
     """
-    require_float_array("z", z)
-    require_ndim("z", z, ("N", "D_2"))
     e = np.exp(z - z.max(axis=1, keepdims=True))
     e /= e.sum(axis=1, keepdims=True)
     return e
 
 
+@checked(_check_one_hot)
 def one_hot(labels: np.ndarray, classes: int = 10, dtype=np.float64) -> np.ndarray:
     """One-hot targets ``t``: ``t_{n,k} = 1`` if ``labels_n = k`` else 0.
 
@@ -654,13 +612,12 @@ def one_hot(labels: np.ndarray, classes: int = 10, dtype=np.float64) -> np.ndarr
     -------
     numpy.ndarray, shape [N, classes], ``dtype``
     """
-    classes = require_positive_int("classes", classes)
-    _check_labels(labels, None, classes)
     t = np.zeros((labels.shape[0], classes), dtype=dtype)
     t[np.arange(labels.shape[0]), labels] = 1
     return t
 
 
+@checked(validate.probability_args)
 def cross_entropy(y: np.ndarray, labels: np.ndarray) -> np.floating:
     """Cross-entropy averaged over the batch, Eq. (4.1).
 
@@ -678,13 +635,11 @@ def cross_entropy(y: np.ndarray, labels: np.ndarray) -> np.floating:
     -------
     numpy scalar of ``y.dtype``
     """
-    require_float_array("y", y)
-    require_ndim("y", y, ("N", "D_2"))
-    _check_labels(labels, y.shape[0], y.shape[1])
     picked = y[np.arange(y.shape[0]), labels]
     return -np.log(np.maximum(picked, np.finfo(y.dtype).tiny)).mean()
 
 
+@checked(validate.probability_args)
 def softmax_cross_entropy_backward(y: np.ndarray, labels: np.ndarray) -> np.ndarray:
     """``delta^{(fc2)} = dL/dz^{(fc2)} = (y - t)/N``, Eq. (4.3).
 
@@ -700,9 +655,6 @@ def softmax_cross_entropy_backward(y: np.ndarray, labels: np.ndarray) -> np.ndar
     -------
     numpy.ndarray, shape [N, D_2], same dtype as ``y``
     """
-    require_float_array("y", y)
-    require_ndim("y", y, ("N", "D_2"))
-    _check_labels(labels, y.shape[0], y.shape[1])
     delta = y.copy()
     delta[np.arange(y.shape[0]), labels] -= 1
     delta /= y.shape[0]

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from mnist_cnn.checks import (
+from mnist_cnn.validate import (
     require_float_array,
     require_ndim,
     require_positive_int,

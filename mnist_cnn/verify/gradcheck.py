@@ -6,7 +6,7 @@ tensor of a network.
 What this is not: a proof. A finite difference agrees with the analytic
 gradient only up to rounding (about ``eps_machine * |L| / eps``) and only
 where the loss is smooth; at a ReLU kink or a max-pool tie it measures a
-one-sided mixture. The exact check lives in :mod:`mnist_cnn.symbolic`.
+one-sided mixture. The exact check lives in :mod:`mnist_cnn.verify.symbolic`.
 
 How the error is measured (used everywhere in the book)
 --------------------------------------------------------
@@ -31,7 +31,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .checks import require_float_array, require_positive_int
+from ..validate import require_float_array, require_positive_int
 
 __all__ = [
     "GradCheckRow",
@@ -211,7 +211,7 @@ def check_params(
 
     Works on float64 copies of ``params``: the caller's arrays are never
     modified. The analytic gradient of ``params[name]`` is ``grads["d" + name]``
-    (the naming of :func:`mnist_cnn.network.loss_and_grads`).
+    (the naming of :func:`mnist_cnn.reference.network.loss_and_grads`).
 
     Parameters
     ----------

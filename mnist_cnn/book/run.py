@@ -11,11 +11,10 @@ Usage: ``python -m mnist_cnn.book notebooks/*.ipynb``
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 
-from .files import atomic_write_text
+from ..tools.files import atomic_write_text
 
 
 def coalesce_streams(cell) -> None:
@@ -125,6 +124,3 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'total':<{width}}  {sum(s for _, s in timings):8.1f}")
     return 0
 
-
-if __name__ == "__main__":
-    sys.exit(main())

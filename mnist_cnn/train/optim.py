@@ -24,9 +24,26 @@ from collections.abc import Mapping, MutableMapping
 
 import numpy as np
 
-from .checks import require_float_array, require_positive_int
+from ..validate import checked, require_float_array, require_positive_int
 
-__all__ = ["SGDMomentum", "learning_rate"]
+__all__ = ["SGDMomentum", "check_hyperparameters", "learning_rate"]
+
+
+def check_hyperparameters(lr: float, momentum: float, weight_decay: float) -> None:
+    """The one check of the optimiser's hyper-parameters (used by ``TrainConfig`` and below).
+
+    Raises
+    ------
+    ValueError
+        Unless ``lr`` is finite and > 0, ``momentum`` in [0, 1) and
+        ``weight_decay`` finite and >= 0.
+    """
+    if not (lr > 0 and math.isfinite(lr)):
+        raise ValueError(f"lr must be a finite number > 0; got {lr}")
+    if not 0 <= momentum < 1:
+        raise ValueError(f"momentum must be in [0, 1); got {momentum}")
+    if not (weight_decay >= 0 and math.isfinite(weight_decay)):
+        raise ValueError(f"weight_decay must be a finite number >= 0; got {weight_decay}")
 
 
 class SGDMomentum:
@@ -36,7 +53,7 @@ class SGDMomentum:
     ----------
     params : mutable mapping str -> ndarray
         The parameters, updated in place by :meth:`step` (e.g. from
-        :func:`mnist_cnn.network.init_params`). float32 or float64.
+        :func:`mnist_cnn.reference.network.init_params`). float32 or float64.
     momentum : float, default 0.9
         ``mu``, in [0, 1).
     weight_decay : float, default 0.0
@@ -65,10 +82,7 @@ class SGDMomentum:
         momentum: float = 0.9,
         weight_decay: float = 0.0,
     ) -> None:
-        if not 0.0 <= momentum < 1.0:
-            raise ValueError(f"momentum must be in [0, 1); got {momentum}")
-        if not (weight_decay >= 0.0 and math.isfinite(weight_decay)):
-            raise ValueError(f"weight_decay must be a finite number >= 0; got {weight_decay}")
+        check_hyperparameters(1.0, momentum, weight_decay)  # the rate comes with each step
         for name, value in params.items():
             require_float_array(name, value)
         self.params = params
@@ -85,22 +99,15 @@ class SGDMomentum:
         ----------
         grads : mapping str -> ndarray
             ``"d" + name`` for every parameter ``name`` (the keys of
-            :func:`mnist_cnn.network.loss_and_grads`), same shape and dtype as
-            the parameter. They are read, not modified.
+            :func:`mnist_cnn.reference.network.loss_and_grads`), same shape and dtype as
+            the parameter (as ``loss_and_grads`` returns them: trusted). They
+            are read, not modified.
         lr : float
-            ``eta_t > 0`` for this step.
+            ``eta_t > 0`` for this step (e.g. from :func:`learning_rate`: trusted).
         """
-        if not (lr > 0 and math.isfinite(lr)):
-            raise ValueError(f"lr must be a finite number > 0; got {lr}")
         mu, lam = self.momentum, self.weight_decay
         for name, w in self.params.items():
-            g = grads.get("d" + name)
-            if g is None:
-                raise KeyError(f"grads lacks 'd{name}'; it has {sorted(grads)}")
-            if g.shape != w.shape or g.dtype != w.dtype:
-                raise ValueError(
-                    f"d{name} must be {w.dtype} {w.shape} like {name}; got {g.dtype} {g.shape}"
-                )
+            g = grads["d" + name]
             v, scratch = self.velocity[name], self._scratch[name]
             v *= mu                                   # v = mu v + g
             if lam:
@@ -114,6 +121,17 @@ class SGDMomentum:
         self.steps += 1
 
 
+def _check_schedule(step, total_steps, base_lr, warmup_steps=0) -> None:
+    total_steps = require_positive_int("total_steps", total_steps)
+    warmup_steps = require_positive_int("warmup_steps", warmup_steps, minimum=0)
+    step = require_positive_int("step", step, minimum=0)
+    if step >= total_steps:
+        raise ValueError(f"step must be < total_steps = {total_steps}; got {step}")
+    if warmup_steps >= total_steps:
+        raise ValueError(f"warmup_steps must be < total_steps = {total_steps}; got {warmup_steps}")
+
+
+@checked(_check_schedule)
 def learning_rate(step: int, total_steps: int, base_lr: float, warmup_steps: int = 0) -> float:
     """Linear warm-up, then cosine decay to 0, Eq. (5.2).
 
@@ -138,13 +156,6 @@ def learning_rate(step: int, total_steps: int, base_lr: float, warmup_steps: int
     -------
     float
     """
-    total_steps = require_positive_int("total_steps", total_steps)
-    warmup_steps = require_positive_int("warmup_steps", warmup_steps, minimum=0)
-    step = require_positive_int("step", step, minimum=0)
-    if step >= total_steps:
-        raise ValueError(f"step must be < total_steps = {total_steps}; got {step}")
-    if warmup_steps >= total_steps:
-        raise ValueError(f"warmup_steps must be < total_steps = {total_steps}; got {warmup_steps}")
     if step < warmup_steps:
         return base_lr * (step + 1) / warmup_steps
     progress = (step - warmup_steps) / (total_steps - warmup_steps)

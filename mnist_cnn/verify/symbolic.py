@@ -52,11 +52,11 @@ from fractions import Fraction
 import numpy as np
 import sympy as sp
 
-from .checks import require_positive_int
-from .shapes import output_size
+from ..architecture import PARAM_NAMES, Architecture, output_size
+from ..validate import require_positive_int
 
 __all__ = [
-    "PARAMETER_NAMES",
+    "TINY",
     "Branch",
     "Exp",
     "IdentityRow",
@@ -74,8 +74,8 @@ __all__ = [
     "select_branch",
 ]
 
-#: Parameter keys in network order (the keys of :func:`mnist_cnn.network.init_params`).
-PARAMETER_NAMES = ("w_conv", "b_conv", "w_fc1", "b_fc1", "w_fc2", "b_fc2")
+#: The tiny instance's sizes: 2 filters 3x3 on 6x6 images, pool 2x2, 8 -> 4 -> 3.
+TINY = Architecture(C_in=1, H=6, W=6, C_out=2, K=3, S=1, P=0, K_p=2, S_p=2, D_1=4, D_2=3)
 
 
 class Exp(sp.Function):
@@ -111,16 +111,14 @@ class TinyInstance:
     params : dict str -> ndarray of sympy.Rational
         ``w_conv [C_out, C_in, K, K]``, ``b_conv [C_out]``, ``w_fc1 [D_1, D_0]``,
         ``b_fc1 [D_1]``, ``w_fc2 [D_2, D_1]``, ``b_fc2 [D_2]``.
-    stride, padding, pool : int
-        Convolution ``S`` and ``P``; pooling window ``K_p`` (= pool stride ``S_p``).
+    arch : Architecture
+        The sizes (pooling with ``S_p = K_p``).
     """
 
     x: np.ndarray
     labels: np.ndarray
     params: dict[str, np.ndarray]
-    stride: int = 1
-    padding: int = 0
-    pool: int = 2
+    arch: Architecture = TINY
 
 
 def _rationals(values: np.ndarray, denominator: int) -> np.ndarray:
@@ -131,19 +129,7 @@ def _rationals(values: np.ndarray, denominator: int) -> np.ndarray:
 
 
 def make_tiny_instance(
-    seed: int = 0,
-    batch: int = 2,
-    in_channels: int = 1,
-    height: int = 6,
-    width: int = 6,
-    conv_channels: int = 2,
-    kernel: int = 3,
-    hidden: int = 4,
-    classes: int = 3,
-    stride: int = 1,
-    padding: int = 0,
-    pool: int = 2,
-    max_tries: int = 1000,
+    seed: int = 0, batch: int = 2, arch: Architecture = TINY, max_tries: int = 1000
 ) -> TinyInstance:
     """Draw a tiny instance with rational entries and a well-defined branch.
 
@@ -158,14 +144,10 @@ def make_tiny_instance(
     ----------
     seed : int
         Seed of :func:`numpy.random.default_rng`.
-    batch, in_channels, height, width : int
-        ``N``, ``C_in``, ``H_in``, ``W_in``.
-    conv_channels, kernel, stride, padding : int
-        ``C_out``, ``K``, ``S``, ``P``.
-    hidden, classes : int
-        ``D_1``, ``D_2``.
-    pool : int
-        Pooling window ``K_p`` = stride ``S_p``.
+    batch : int
+        ``N``.
+    arch : Architecture, default TINY
+        The sizes; pooling needs ``S_p = K_p``.
     max_tries : int
         Give up after this many draws.
 
@@ -178,28 +160,16 @@ def make_tiny_instance(
     RuntimeError
         If no draw satisfies the conditions.
     """
-    for name, value in dict(batch=batch, in_channels=in_channels, height=height, width=width,
-                            conv_channels=conv_channels, kernel=kernel, hidden=hidden,
-                            classes=classes, stride=stride, pool=pool).items():
-        require_positive_int(name, value)
-    require_positive_int("padding", padding, minimum=0)
-    h_c = output_size(height, kernel, stride, padding)
-    w_c = output_size(width, kernel, stride, padding)
-    d_0 = conv_channels * output_size(h_c, pool, pool) * output_size(w_c, pool, pool)
-    shapes = {
-        "w_conv": (conv_channels, in_channels, kernel, kernel),
-        "b_conv": (conv_channels,),
-        "w_fc1": (hidden, d_0),
-        "b_fc1": (hidden,),
-        "w_fc2": (classes, hidden),
-        "b_fc2": (classes,),
-    }
+    require_positive_int("batch", batch)
+    if arch.S_p != arch.K_p:
+        raise ValueError(f"the tiny instance pools with S_p = K_p; got {arch}")
+    shapes, pool = arch.param_shapes, arch.K_p
     rng = np.random.default_rng(seed)
     for _ in range(max_tries):
-        x = _rationals(rng.integers(0, 9, (batch, in_channels, height, width)), 8)
+        x = _rationals(rng.integers(0, 9, (batch, arch.C_in, arch.H, arch.W)), 8)
         params = {k: _rationals(rng.integers(-4, 5, s), 4) for k, s in shapes.items()}
-        labels = rng.integers(0, classes, batch).astype(np.int64)
-        instance = TinyInstance(x, labels, params, stride, padding, pool)
+        labels = rng.integers(0, arch.D_2, batch).astype(np.int64)
+        instance = TinyInstance(x, labels, params, arch)
         branch = select_branch(instance)
         offsets = {tuple(a) for a in branch.pool_argmax.reshape(-1, 2)}
         active = branch.relu_active
@@ -351,8 +321,9 @@ def select_branch(instance: TinyInstance) -> Branch:
         Pool argmax offsets, ReLU signs and the two margins (exact rationals).
     """
     p = instance.params
-    z_conv = _conv(instance.x, p["w_conv"], p["b_conv"], instance.stride, instance.padding)
-    argmax, z_pool, gap = _pool_exact(z_conv, instance.pool)
+    a = instance.arch
+    z_conv = _conv(instance.x, p["w_conv"], p["b_conv"], a.S, a.P)
+    argmax, z_pool, gap = _pool_exact(z_conv, a.K_p)
     z_fc1 = _fc(_flatten(z_pool), p["w_fc1"], p["b_fc1"])
     active = np.vectorize(lambda v: bool(v > 0), otypes=[bool])(z_fc1)
     margin = min(abs(v) for v in z_fc1.ravel())
@@ -464,8 +435,9 @@ def build_problem(instance: TinyInstance | None = None) -> SymbolicProblem:
             f"instance is on a kink: pool gap {branch.pool_gap}, min |z_fc1| {branch.fc1_margin}"
         )
     s = {name: _symbol_array(name, value.shape) for name, value in instance.params.items()}
-    x, pool = instance.x, instance.pool
-    z_conv = _conv(x, s["w_conv"], s["b_conv"], instance.stride, instance.padding)   # (1.3)
+    x, a = instance.x, instance.arch
+    pool = a.K_p
+    z_conv = _conv(x, s["w_conv"], s["b_conv"], a.S, a.P)   # (1.3)
     n_batch, c_out, h_p, w_p, _ = branch.pool_argmax.shape
     z_pool = np.empty((n_batch, c_out, h_p, w_p), dtype=object)
     for n, o, p, q in np.ndindex(n_batch, c_out, h_p, w_p):                         # (1.5)
@@ -679,7 +651,7 @@ def identity_table(
     -------
     list of IdentityRow
     """
-    names = ["d" + p for p in PARAMETER_NAMES] if names is None else list(names)
+    names = ["d" + p for p in PARAM_NAMES] if names is None else list(names)
     rows = []
     for name in names:
         start = time.perf_counter()

@@ -1,7 +1,6 @@
-"""Tests of mnist_cnn.data: build pipeline, restricted unpickler, loader, IDX reader.
+"""Tests of mnist_cnn.data.build: the build pipeline and the restricted unpickler.
 
-All offline: the build is exercised on a small fake pickle written here, and
-the loader on the shipped ``data/mnist.npz``.
+All offline: the build is exercised on a small fake pickle written here.
 """
 
 from __future__ import annotations
@@ -10,28 +9,29 @@ import gzip
 import hashlib
 import os
 import pickle
-import shutil
-import struct
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from mnist_cnn import data, files
 from mnist_cnn.data import (
     ChecksumMismatchError,
     DataFileMissingError,
     FormatError,
-    LossyConversionError,
-    MnistDataError,
     TruncatedFileError,
+    default_data_path,
+    load,
 )
+from mnist_cnn.data import build as data
+from mnist_cnn.data.build import LossyConversionError
+from mnist_cnn.tools import files
 
-SHIPPED_NPZ = data.DEFAULT_DATA_PATH
+SHIPPED_NPZ = default_data_path()
 TEST_LABEL_COUNTS = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
 
 
 # --- Fake source pickle ----------------------------------------------------------
+
 
 
 def _fake_parts(seed: int = 0, sizes=(12, 5, 7)):
@@ -97,7 +97,7 @@ def test_built_npz_loads_with_load_mnist(fake_source, tmp_path):
     pkl, sha, pixel_parts = fake_source
     out = tmp_path / "mnist.npz"
     data.build_npz(pkl, out, expected_sha256=sha)
-    images, labels = data.load_mnist("train_full", path=out)
+    images, labels = load.load_mnist("train_full", path=out)
     expected_pixels = np.concatenate([pixel_parts[0][0], pixel_parts[1][0]])
     np.testing.assert_array_equal(images[:, 0], expected_pixels.astype(np.float32) / 255)
     np.testing.assert_array_equal(labels, np.concatenate([pixel_parts[0][1], pixel_parts[1][1]]))
@@ -324,76 +324,6 @@ def test_failure_inside_write_cleans_up(tmp_path):
 # --- load_mnist on the shipped file --------------------------------------------------
 
 
-def test_load_test_split():
-    images, labels = data.load_mnist("test")
-    assert images.shape == (10_000, 1, 28, 28)
-    assert images.dtype == np.float32
-    assert labels.shape == (10_000,)
-    assert labels.dtype == np.int64
-    assert images.min() == 0.0 and images.max() == 1.0
-    assert np.bincount(labels, minlength=10).tolist() == TEST_LABEL_COUNTS
-
-
-def test_load_float64_and_scaling():
-    images64, _ = data.load_mnist("test", dtype=np.float64)
-    images32, _ = data.load_mnist("test")
-    assert images64.dtype == np.float64
-    with np.load(SHIPPED_NPZ) as npz:
-        pixels = npz["test_images"]
-    np.testing.assert_array_equal(images64[:, 0], pixels / 255.0)
-    np.testing.assert_allclose(images32, images64, rtol=1e-7, atol=0)
-
-
-def test_split_sizes_and_train_full_is_train_then_val():
-    train_images, train_labels = data.load_mnist("train")
-    val_images, val_labels = data.load_mnist("val")
-    full_images, full_labels = data.load_mnist("train_full")
-    assert train_images.shape == (50_000, 1, 28, 28) and train_labels.shape == (50_000,)
-    assert val_images.shape == (10_000, 1, 28, 28) and val_labels.shape == (10_000,)
-    assert full_images.shape == (60_000, 1, 28, 28)
-    np.testing.assert_array_equal(full_images, np.concatenate([train_images, val_images]))
-    np.testing.assert_array_equal(full_labels, np.concatenate([train_labels, val_labels]))
-
-
-def test_returned_arrays_are_independent_of_the_cache():
-    images, labels = data.load_mnist("val")
-    images[:] = -1
-    labels[:] = -1
-    again_images, again_labels = data.load_mnist("val")
-    assert again_images.min() == 0.0
-    assert again_labels.min() == 0
-
-
-def test_env_var_chooses_file(tmp_path, monkeypatch):
-    missing = tmp_path / "nowhere.npz"
-    monkeypatch.setenv(data.DATA_PATH_ENV_VAR, str(missing))
-    with pytest.raises(DataFileMissingError) as excinfo:
-        data.load_mnist("test")
-    assert str(missing) in str(excinfo.value)
-    assert data.DATA_PATH_ENV_VAR in str(excinfo.value)
-
-
-def test_corrupted_copy_fails_checksum(tmp_path):
-    copy = tmp_path / "mnist.npz"
-    shutil.copyfile(SHIPPED_NPZ, copy)
-    shutil.copyfile(SHIPPED_NPZ.with_name("mnist.npz.sha256"), tmp_path / "mnist.npz.sha256")
-    raw = bytearray(copy.read_bytes())
-    raw[len(raw) // 2] ^= 0xFF
-    copy.write_bytes(bytes(raw))
-    with pytest.raises(ChecksumMismatchError) as excinfo:
-        data.load_mnist("test", path=copy)
-    assert str(copy) in str(excinfo.value)
-    assert (tmp_path / "mnist.npz.sha256").read_text().split()[0] in str(excinfo.value)
-
-
-def test_missing_file_error_names_path_and_rebuild(tmp_path):
-    missing = tmp_path / "absent.npz"
-    with pytest.raises(DataFileMissingError) as excinfo:
-        data.load_mnist("test", path=missing)
-    assert isinstance(excinfo.value, FileNotFoundError)
-    assert isinstance(excinfo.value, MnistDataError)
-    assert str(missing) in str(excinfo.value)
-    assert "python -m mnist_cnn.data build" in str(excinfo.value)
 
 
 def test_missing_sha256_record(fake_source, tmp_path):
@@ -402,111 +332,4 @@ def test_missing_sha256_record(fake_source, tmp_path):
     data.build_npz(pkl, out, expected_sha256=sha)
     (tmp_path / "mnist.npz.sha256").unlink()
     with pytest.raises(DataFileMissingError, match="mnist.npz.sha256"):
-        data.load_mnist("test", path=out)
-
-
-def test_bad_split():
-    with pytest.raises(ValueError, match="train, val, train_full, test"):
-        data.load_mnist("validation")
-
-
-@pytest.mark.parametrize("dtype", [np.float16, np.uint8, np.int64, "not a dtype", None])
-def test_bad_dtype(dtype):
-    with pytest.raises(TypeError, match="float32 or float64"):
-        data.load_mnist("test", dtype=dtype)
-
-
-# --- IDX files -----------------------------------------------------------------------
-
-
-def _idx_bytes(array: np.ndarray, type_code: int = 0x08) -> bytes:
-    header = struct.pack(">BBBB", 0, 0, type_code, array.ndim)
-    header += struct.pack(f">{array.ndim}I", *array.shape)
-    return header + array.astype(np.uint8).tobytes()
-
-
-@pytest.fixture
-def idx_arrays():
-    rng = np.random.default_rng(1)
-    return (
-        rng.integers(0, 256, size=(5, 28, 28), dtype=np.uint8),
-        rng.integers(0, 10, size=5, dtype=np.uint8),
-    )
-
-
-@pytest.mark.parametrize("compress", [False, True])
-def test_idx_round_trip(tmp_path, idx_arrays, compress):
-    images, labels = idx_arrays
-    suffix = ".gz" if compress else ""
-    pack = gzip.compress if compress else (lambda raw: raw)
-    images_path = tmp_path / f"train-images-idx3-ubyte{suffix}"
-    labels_path = tmp_path / f"train-labels-idx1-ubyte{suffix}"
-    images_path.write_bytes(pack(_idx_bytes(images)))
-    labels_path.write_bytes(pack(_idx_bytes(labels)))
-
-    np.testing.assert_array_equal(data.read_idx(images_path), images)
-    np.testing.assert_array_equal(data.read_idx(labels_path), labels)
-    loaded_images, loaded_labels = data.load_idx_pair(images_path, labels_path)
-    assert loaded_images.shape == (5, 1, 28, 28) and loaded_images.dtype == np.float32
-    np.testing.assert_array_equal(loaded_images[:, 0], images.astype(np.float32) / 255)
-    assert loaded_labels.dtype == np.int64
-    np.testing.assert_array_equal(loaded_labels, labels)
-
-
-def test_idx_wrong_magic(tmp_path, idx_arrays):
-    path = tmp_path / "bad-magic"
-    raw = bytearray(_idx_bytes(idx_arrays[0]))
-    raw[0:4] = b"\x12\x34\x08\x03"
-    path.write_bytes(bytes(raw))
-    with pytest.raises(FormatError, match=r"0x12340803.*0x000008NN"):
-        data.read_idx(path)
-
-
-def test_idx_unsupported_dtype_code(tmp_path, idx_arrays):
-    path = tmp_path / "float-idx"
-    path.write_bytes(_idx_bytes(idx_arrays[1], type_code=0x0D))
-    with pytest.raises(FormatError, match="0x0D"):
-        data.read_idx(path)
-
-
-@pytest.mark.parametrize("cut", [1, 100, 3000])
-def test_idx_truncated(tmp_path, idx_arrays, cut):
-    path = tmp_path / "short"
-    raw = _idx_bytes(idx_arrays[0])
-    path.write_bytes(raw[:-cut])
-    needed = 5 * 28 * 28
-    with pytest.raises(TruncatedFileError, match=f"needs {needed} data bytes, got {needed - cut}"):
-        data.read_idx(path)
-
-
-def test_idx_truncated_header_and_gzip(tmp_path, idx_arrays):
-    header_cut = tmp_path / "header-cut"
-    header_cut.write_bytes(_idx_bytes(idx_arrays[0])[:10])
-    with pytest.raises(TruncatedFileError, match="header"):
-        data.read_idx(header_cut)
-    gz_cut = tmp_path / "cut.gz"
-    gz_cut.write_bytes(gzip.compress(_idx_bytes(idx_arrays[0]))[:-20])
-    with pytest.raises(TruncatedFileError, match="gzip"):
-        data.read_idx(gz_cut)
-
-
-def test_idx_wrong_dimensions(tmp_path, idx_arrays):
-    images, labels = idx_arrays
-    wide = tmp_path / "wide-images"
-    wide.write_bytes(_idx_bytes(np.zeros((5, 28, 20), np.uint8)))
-    flat = tmp_path / "flat-images"
-    flat.write_bytes(_idx_bytes(images.reshape(5, 784)))
-    labels_path = tmp_path / "labels"
-    labels_path.write_bytes(_idx_bytes(labels))
-    for bad_images in (wide, flat):
-        with pytest.raises(FormatError, match=r"\[N, 28, 28\]"):
-            data.load_idx_pair(bad_images, labels_path)
-
-    good_images = tmp_path / "images"
-    good_images.write_bytes(_idx_bytes(images))
-    fewer_labels = tmp_path / "fewer-labels"
-    fewer_labels.write_bytes(_idx_bytes(labels[:3]))
-    with pytest.raises(FormatError, match="5 images .* 3 labels"):
-        data.load_idx_pair(good_images, fewer_labels)
-    with pytest.raises(FormatError, match=r"shape \[N\]"):
-        data.load_idx_pair(good_images, good_images)
+        load.load_mnist("test", path=out)
