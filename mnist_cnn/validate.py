@@ -283,7 +283,9 @@ def conv_args(x: object, w: object, b: object = None, stride: int = 1, padding: 
     image_args(x, padding)
     require_ndim("w", require_float_array("w", w), CONV_WEIGHT_LAYOUT)
     c_out, k = w.shape[0], w.shape[2]
-    require_shape("w", w, (c_out, x.shape[1], k, k), CONV_WEIGHT_LAYOUT)  # square, C_in of x
+    if w.shape[3] != k:
+        raise ValueError(f"w must have a square kernel [C_out, C_in, K, K]; got {w.shape}")
+    require_shape("w", w, (c_out, x.shape[1], k, k), CONV_WEIGHT_LAYOUT)  # C_in of x
     require_same_dtype(x=x, w=w)
     if b is not None:
         require_array("b", b, (c_out,), ("C_out",), x.dtype)
@@ -324,7 +326,8 @@ def pool_backward_args(
 def fc_args(a: object, w: object, b: object = None) -> None:
     """Inputs of a fully connected layer, Eq. (1.8): ``a`` [N, D_in], ``w`` [D_out, D_in]."""
     require_ndim("a", require_float_array("a", a), ("N", "D_in"))
-    require_array("w", w, (None, a.shape[1]), ("D_out", "D_in"), a.dtype)
+    require_ndim("w", require_float_array("w", w), ("D_out", "D_in"))
+    require_array("w", w, (w.shape[0], a.shape[1]), ("D_out", "D_in"), a.dtype)
     if b is not None:
         require_array("b", b, (w.shape[0],), ("D_out",), a.dtype)
 

@@ -1,4 +1,4 @@
-"""Tests for mnist_cnn.reference.im2col: Eqs. (1.2), (2.1), (3.1) entry by entry, and col2im as the adjoint.
+"""Tests for mnist_cnn.reference.im2col: Eqs. (1.2), (2.1), (3.1) entry by entry; col2im (adjoint).
 
 The references here are independent of sliding_window_view: they index the
 padded input with the equations' formulas, one entry at a time, on tiny shapes.

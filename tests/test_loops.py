@@ -401,7 +401,7 @@ def test_conv_rejects_channel_mismatch():
 
 
 def test_conv_rejects_non_square_kernel_and_wrong_rank():
-    with pytest.raises(ValueError, match=r"\(2, 1, 3, 3\); got \(2, 1, 3, 2\)"):
+    with pytest.raises(ValueError, match=r"square kernel .*; got \(2, 1, 3, 2\)"):
         conv_forward_loops(np.zeros((1, 1, 5, 5)), np.zeros((2, 1, 3, 2)), np.zeros(2))
     rank_message = r"x must be 4-D \[N, C_in, H_in, W_in\]; got shape \(5, 5\)"
     with pytest.raises(ValueError, match=rank_message):
@@ -420,7 +420,7 @@ def test_dtype_errors():
         )
     with pytest.raises(TypeError, match="float32 or float64; got int64"):
         fc_forward_loops(np.zeros((2, 3), np.int64), np.zeros((4, 3)), np.zeros(4))
-    with pytest.raises(TypeError, match="labels must have an integer dtype; got float64"):
+    with pytest.raises(TypeError, match="labels must be an integer numpy.ndarray; got float64"):
         cross_entropy_loops(np.full((2, 3), 1 / 3), np.zeros(2))
 
 
@@ -442,5 +442,5 @@ def test_fc_and_labels_shape_errors():
         fc_forward_loops(np.zeros((2, 3)), np.zeros((4, 5)), np.zeros(4))
     with pytest.raises(ValueError, match=r"labels must have shape \[N\] = \(2,\); got \(3,\)"):
         cross_entropy_loops(np.full((2, 3), 1 / 3), np.zeros(3, np.int64))
-    with pytest.raises(ValueError, match=r"labels must lie in 0..2; got labels\[1\] = 3"):
+    with pytest.raises(ValueError, match=r"labels must lie in \[0, 2\]; got min 0, max 3"):
         softmax_cross_entropy_backward_loops(np.full((2, 3), 1 / 3), np.array([0, 3]))

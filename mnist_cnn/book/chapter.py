@@ -107,7 +107,7 @@ class Verification:
         self.rows.append(Row(equation, check, measured, bound))
 
     def check(self, equation: str, what: str, actual, expected, tol: float | None = None) -> None:
-        """Compare two arrays with the chapter's measure: record, print and assert ``error < tol``."""
+        """Compare two arrays with the chapter's measure; record, print and assert the bound."""
         tol = self.tol if tol is None else tol
         actual, expected = np.asarray(actual), np.asarray(expected)
         assert actual.shape == expected.shape, f"{what}: {actual.shape} != {expected.shape}"

@@ -530,7 +530,7 @@ def delta_rule_gradients(
     c_out, c_in, k_size, _ = s["w_conv"].shape
     _, _, h_c, w_c = f["z_conv"].shape
     _, _, h_p, w_p = f["z_pool"].shape
-    pool, stride, padding = inst.pool, inst.stride, inst.padding
+    pool, stride, padding = inst.arch.K_p, inst.arch.S, inst.arch.P
     t = one_hot_exact(inst.labels, classes)
 
     if delta_fc2 is None:                                                            # (4.3)
