@@ -150,9 +150,10 @@ def require_array(
     """
     if not isinstance(a, np.ndarray) or a.dtype not in FLOAT_DTYPES:
         require_float_array(name, a)
-    if a.ndim != len(expected) or any(
-        e is not None and e != s for e, s in zip(expected, a.shape, strict=False)
-    ):
+    fits = a.ndim == len(expected)
+    for e, s in zip(expected, a.shape, strict=False):  # a plain loop: this runs every step
+        fits = fits and (e is None or e == s)
+    if not fits:
         require_shape(name, a, expected, layout)
     if dtype is not None and a.dtype != dtype:
         raise TypeError(f"dtype mismatch: {name} is {a.dtype} but the input is {dtype}")
@@ -230,7 +231,8 @@ def require_labels(labels: object, n: int | None, classes: int) -> np.ndarray:
     if not isinstance(labels, np.ndarray) or not np.issubdtype(labels.dtype, np.integer):
         got = labels.dtype if isinstance(labels, np.ndarray) else type(labels).__name__
         raise TypeError(f"labels must be an integer numpy.ndarray; got {got}")
-    require_shape("labels", labels, (n,), ("N",))
+    if labels.ndim != 1 or (n is not None and labels.shape[0] != n):
+        require_shape("labels", labels, (n,), ("N",))
     if labels.size and (labels.min() < 0 or labels.max() >= classes):
         raise ValueError(
             f"labels must lie in [0, {classes - 1}]; got min {labels.min()}, max {labels.max()}"
@@ -254,10 +256,11 @@ def network_inputs(
         If given, integer labels [N] in ``0..D_2-1``.
     """
     require_array("x", x, (None, arch.C_in, arch.H, arch.W), IMAGE_LAYOUT)
-    missing = [name for name in arch.param_shapes if name not in params]
-    if missing:
-        raise KeyError(f"params lacks {missing}; expected keys {list(arch.param_shapes)}")
-    for name, shape in arch.param_shapes.items():
+    shapes = arch.param_shapes
+    if not params.keys() >= shapes.keys():
+        missing = sorted(set(shapes) - set(params))
+        raise KeyError(f"params lacks {missing}; expected keys {list(shapes)}")
+    for name, shape in shapes.items():
         require_array(name, params[name], shape, arch.param_layouts[name], x.dtype)
     if labels is not None:
         require_labels(labels, x.shape[0], arch.D_2)

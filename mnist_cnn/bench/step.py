@@ -100,7 +100,8 @@ def layer_timings(batch: int = 64, repeat: int = 5, number: int = 10,
     delta_fc1 = layers.relu_backward(delta_relu, c["relu"])
     delta_flat = layers.fc_backward(delta_fc1, c["fc1"])[0]
     delta_pool = layers.flatten_backward(delta_flat, c["flat"])
-    delta_conv = maxpool_backward_fast(delta_pool, c["pool"])
+    pool = c["pool"]
+    delta_conv = maxpool_backward_fast(delta_pool, pool.argmax, pool.z_shape, pool.pool)
 
     def ms(fn: Callable[[], object]) -> float:
         return 1e3 * time_call(fn, repeat=repeat, number=number)
@@ -119,7 +120,8 @@ def layer_timings(batch: int = 64, repeat: int = 5, number: int = 10,
                     ms(lambda: layers.conv_backward(delta_conv, c["conv"], need_dx=False)),
                     update_ms("w_conv", "b_conv")),
         LayerTiming("max-pool 2x2 (2.5), fast form", ms(lambda: maxpool_forward_fast(c["z_conv"])),
-                    ms(lambda: maxpool_backward_fast(delta_pool, c["pool"])), 0.0),
+                    ms(lambda: maxpool_backward_fast(delta_pool, pool.argmax, pool.z_shape)),
+                    0.0),
         LayerTiming("flatten (1.6)", ms(lambda: layers.flatten_forward(c["z_pool"])),
                     ms(lambda: layers.flatten_backward(delta_flat, c["flat"])), 0.0),
         LayerTiming("fc1 2880 -> 500 (2.7)",

@@ -40,7 +40,12 @@ import numpy as np
 
 from ..verify.gradcheck import relative_error
 
-__all__ = ["MEASURES", "Row", "Verification", "max_abs_error", "show_code"]
+__all__ = ["MEASURES", "TOL_EXACT", "TOL_FD", "Row", "Verification", "max_abs_error", "show_code"]
+
+#: Two float64 computations of the same numbers: only rounding may differ.
+TOL_EXACT = 1e-12
+#: Centred finite differences in float64, relative error.
+TOL_FD = 1e-6
 
 
 def max_abs_error(actual: np.ndarray, expected: np.ndarray) -> float:
@@ -106,6 +111,20 @@ class Verification:
         """Add a row for a check made elsewhere (a table of its own, an exact sympy residual)."""
         self.rows.append(Row(equation, check, measured, bound))
 
+    def append(self, row: tuple[str, str, str, str]) -> None:
+        """:meth:`record` for a ``(equation, check, measured, bound)`` tuple."""
+        self.record(*row)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __iter__(self):
+        return iter(self.rows)
+
+    def worst(self) -> float:
+        """The largest measured error among the rows with an upper bound (``< tol``)."""
+        return max(float(r.measured) for r in self.rows if r.bound.startswith("<"))
+
     def check(self, equation: str, what: str, actual, expected, tol: float | None = None) -> None:
         """Compare two arrays with the chapter's measure; record, print and assert the bound."""
         tol = self.tol if tol is None else tol
@@ -142,7 +161,8 @@ class Verification:
         return "\n".join(lines)
 
 
-def show_code(function: Callable, docstring: bool = False) -> None:
+def show_code(function: Callable, docstring: bool = False,
+              between: tuple[str, str] | None = None) -> None:
     """Print a function's source, by default without its docstring.
 
     Parameters
@@ -150,8 +170,16 @@ def show_code(function: Callable, docstring: bool = False) -> None:
     function : callable
         A function of the package (a ``@checked`` one shows its check as one line).
     docstring : bool, default False
+    between : (str, str), optional
+        Print only from the line that starts with the first text up to (not
+        including) the line that starts with the second, e.g. one function's
+        backward pass.
     """
     source = inspect.getsource(function)
+    if between is not None:
+        start, stop = between
+        print(source[source.index(start) : source.index(stop)])
+        return
     if not docstring:
         lines = source.splitlines()
         body = ast.parse(source).body[0].body

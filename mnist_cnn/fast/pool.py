@@ -7,18 +7,17 @@ and :func:`mnist_cnn.reference.layers.maxpool_backward` (Eq. (4.11)), about
 twice as fast on the seed's 64 x 20 x 24 x 24 maps.
 What this is not: a general pooling layer: the windows must tile the map
 (``S_p = K_p``), and the inputs are trusted (the network checks them at its door).
+Arrays in, arrays out: the network wraps the routing in its own ``PoolCache``.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from ..reference.layers import PoolCache
-
 __all__ = ["maxpool_backward_fast", "maxpool_forward_fast"]
 
 
-def maxpool_forward_fast(z: np.ndarray, pool: int = 2) -> tuple[np.ndarray, PoolCache]:
+def maxpool_forward_fast(z: np.ndarray, pool: int = 2) -> tuple[np.ndarray, np.ndarray]:
     """Max-pooling with ``S_p = K_p`` as a running maximum over strided slices, Eq. (2.5).
 
     Entry ``(i, j)`` of every window at once is the strided slice
@@ -38,8 +37,9 @@ def maxpool_forward_fast(z: np.ndarray, pool: int = 2) -> tuple[np.ndarray, Pool
     Returns
     -------
     out : numpy.ndarray, shape [N, C, H_p, W_p], same dtype
-    cache : PoolCache
-        The same routing as the reference's.
+    argmax : numpy.ndarray of intp, shape [N, C, H_p, W_p]
+        The row-major offset ``i*K_p + j`` of each window's first maximum: the
+        reference's ``PoolCache.argmax``.
     """
     h_p, w_p = z.shape[2] // pool, z.shape[3] // pool
     tiled = z[:, :, : h_p * pool, : w_p * pool]  # crop the border no window covers
@@ -55,10 +55,12 @@ def maxpool_forward_fast(z: np.ndarray, pool: int = 2) -> tuple[np.ndarray, Pool
         np.maximum(out, entry, out=out)
         # k grows, so the last k that beat the running maximum is the largest such k.
         np.maximum(offset, greater.view(np.uint8) * offset.dtype.type(k), out=offset)
-    return out, PoolCache(z.shape, offset.astype(np.intp), pool, pool)
+    return out, offset.astype(np.intp)
 
 
-def maxpool_backward_fast(dout: np.ndarray, cache: PoolCache) -> np.ndarray:
+def maxpool_backward_fast(
+    dout: np.ndarray, argmax: np.ndarray, z_shape: tuple[int, ...], pool: int = 2
+) -> np.ndarray:
     """Route each pooled gradient to its window's argmax, Eq. (4.11), for ``S_p = K_p``.
 
     The windows tile the map: offset ``(i, j)`` of every window is the strided
@@ -69,15 +71,18 @@ def maxpool_backward_fast(dout: np.ndarray, cache: PoolCache) -> np.ndarray:
     Parameters
     ----------
     dout : numpy.ndarray, shape [N, C, H_p, W_p]
-    cache : PoolCache
-        From :func:`maxpool_forward_fast` (or the reference with ``S_p = K_p``).
+    argmax : numpy.ndarray of intp, shape [N, C, H_p, W_p]
+        From :func:`maxpool_forward_fast` (or the reference's cache with ``S_p = K_p``).
+    z_shape : tuple of int
+        ``(N, C, H, W)`` of the pooled map.
+    pool : int, default 2
+        ``K_p = S_p``.
 
     Returns
     -------
     numpy.ndarray, shape [N, C, H, W], same dtype as ``dout``
         Zero on the cropped border.
     """
-    z_shape, argmax, pool, _ = cache
     h, w = z_shape[2:]
     h_p, w_p = argmax.shape[2:]
     covers_all = (h, w) == (h_p * pool, w_p * pool)

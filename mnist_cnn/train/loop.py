@@ -21,16 +21,7 @@ no reduction here depends on timing), so the same command gives the same
 weights bit for bit there. Another BLAS, another CPU or another thread count
 may round differently and end a few hundredths of a percent elsewhere.
 
-Examples
---------
-The full run (about 3 minutes on 2 idle cores, longer on a busy machine)::
-
-    python -m mnist_cnn.train --epochs 15 --out runs/full
-
-A smoke test, and evaluating saved weights::
-
-    python -m mnist_cnn.train --epochs 1 --max-steps 20 --limit 512 --out runs/smoke
-    python -m mnist_cnn.train evaluate runs/full/weights.npz
+The command line is :mod:`.cli`: ``python -m mnist_cnn.train --help``.
 """
 
 from __future__ import annotations
