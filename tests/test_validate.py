@@ -32,3 +32,44 @@ def test_rank_dtype_and_int_messages():
         require_same_dtype(x=np.zeros(1, np.float32), w=np.zeros(1))
     with pytest.raises(TypeError, match="stride must be an int; got bool"):
         require_positive_int("stride", True)
+
+
+def test_checked_runs_the_check_first_and_keeps_the_bare_body():
+    from mnist_cnn.validate import checked
+
+    calls = []
+
+    def positive(value):
+        calls.append(value)
+        require_positive_int("value", value)
+
+    @checked(positive)
+    def double(value):
+        """Twice the value."""
+        return 2 * value
+
+    assert double(3) == 6 and calls == [3]
+    assert double.__doc__ == "Twice the value." and double.__name__ == "double"
+    with pytest.raises(ValueError, match="value must be >= 1; got 0"):
+        double(0)
+    assert double.unchecked(-1) == -2 and calls == [3, 0]  # the bare body trusts its caller
+
+
+def test_network_inputs_checks_everything_against_the_architecture():
+    from mnist_cnn.architecture import SEED
+    from mnist_cnn.reference.network import init_params
+    from mnist_cnn.validate import network_inputs
+
+    params = init_params(np.random.default_rng(0), np.float64)
+    x, labels = np.zeros((2, 1, 28, 28)), np.array([3, 9])
+    network_inputs(params, x, SEED, labels)
+    with pytest.raises(ValueError, match=r"x must have shape .* = \(\*, 1, 28, 28\); got"):
+        network_inputs(params, np.zeros((2, 1, 27, 28)), SEED)
+    with pytest.raises(ValueError, match=r"w_fc1 must have shape \[D_1, D_0\] = \(500, 2880\)"):
+        network_inputs({**params, "w_fc1": np.zeros((500, 2881))}, x, SEED)
+    with pytest.raises(TypeError, match="dtype mismatch: b_fc2 is float32"):
+        network_inputs({**params, "b_fc2": params["b_fc2"].astype(np.float32)}, x, SEED)
+    with pytest.raises(KeyError, match="w_conv"):
+        network_inputs({k: v for k, v in params.items() if k != "w_conv"}, x, SEED)
+    with pytest.raises(ValueError, match=r"labels must lie in \[0, 9\]"):
+        network_inputs(params, x, SEED, np.array([3, 10]))
