@@ -501,6 +501,18 @@ def autodiff_gradients(problem: SymbolicProblem) -> dict[str, np.ndarray]:
     return grads
 
 
+def _fc_param_grads(delta: np.ndarray, a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Eqs. (4.5)/(4.8) on object arrays: ``dw_{k,h} = sum_n delta_{n,k} a_{n,h}``, ``db_k``."""
+    n_batch, d_out = delta.shape
+    dw = np.empty((d_out, a.shape[1]), dtype=object)
+    db = np.empty(d_out, dtype=object)
+    for k in range(d_out):
+        db[k] = sp.Add(*[delta[n, k] for n in range(n_batch)])
+        for h in range(a.shape[1]):
+            dw[k, h] = sp.Add(*[delta[n, k] * a[n, h] for n in range(n_batch)])
+    return dw, db
+
+
 def delta_rule_gradients(
     problem: SymbolicProblem, delta_fc2: np.ndarray | None = None
 ) -> dict[str, np.ndarray]:
@@ -539,24 +551,14 @@ def delta_rule_gradients(
             total = sp.Add(*E[n])
             for k in range(classes):
                 delta_fc2[n, k] = (E[n, k] / total - t[n, k]) / n_batch
-    dw_fc2 = np.empty((classes, hidden), dtype=object)                               # (4.5)
-    db_fc2 = np.empty(classes, dtype=object)
-    for k in range(classes):
-        db_fc2[k] = sp.Add(*[delta_fc2[n, k] for n in range(n_batch)])
-        for h in range(hidden):
-            dw_fc2[k, h] = sp.Add(*[delta_fc2[n, k] * f["z_relu"][n, h] for n in range(n_batch)])
+    dw_fc2, db_fc2 = _fc_param_grads(delta_fc2, f["z_relu"])                         # (4.5)
     delta_relu = np.empty((n_batch, hidden), dtype=object)                           # (4.6)
     delta_fc1 = np.empty((n_batch, hidden), dtype=object)                            # (4.7)
     for n in range(n_batch):
         for h in range(hidden):
             delta_relu[n, h] = sp.Add(*[delta_fc2[n, k] * s["w_fc2"][k, h] for k in range(classes)])
             delta_fc1[n, h] = delta_relu[n, h] if br.relu_active[n, h] else sp.S.Zero
-    dw_fc1 = np.empty((hidden, d_0), dtype=object)                                   # (4.8)
-    db_fc1 = np.empty(hidden, dtype=object)
-    for h in range(hidden):
-        db_fc1[h] = sp.Add(*[delta_fc1[n, h] for n in range(n_batch)])
-        for r in range(d_0):
-            dw_fc1[h, r] = sp.Add(*[delta_fc1[n, h] * f["z_flat"][n, r] for n in range(n_batch)])
+    dw_fc1, db_fc1 = _fc_param_grads(delta_fc1, f["z_flat"])                         # (4.8)
     delta_flat = np.empty((n_batch, d_0), dtype=object)                              # (4.9)
     for n in range(n_batch):
         for r in range(d_0):
