@@ -26,6 +26,8 @@ from typing import Any
 
 import numpy as np
 
+from ..validate import FLOAT_DTYPES
+
 __all__ = [
     "ChecksumMismatchError",
     "DataFileMissingError",
@@ -285,7 +287,7 @@ def load_mnist(
         float_dtype = None if dtype is None else np.dtype(dtype)
     except TypeError:
         float_dtype = None
-    if float_dtype is None or float_dtype not in (np.dtype(np.float32), np.dtype(np.float64)):
+    if float_dtype is None or float_dtype not in FLOAT_DTYPES:
         raise TypeError(f"dtype must be float32 or float64, got {dtype!r}")
 
     data_path, hint = _resolve_data_path(path)

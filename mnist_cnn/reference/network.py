@@ -103,7 +103,7 @@ def init_params(
         If ``dtype`` is not float32 or float64.
     """
     dtype = np.dtype(dtype)
-    if dtype not in (np.dtype(np.float32), np.dtype(np.float64)):
+    if dtype not in validate.FLOAT_DTYPES:
         raise TypeError(f"dtype must be float32 or float64; got {dtype}")
     shapes = arch.param_shapes
 

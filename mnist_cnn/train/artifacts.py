@@ -19,6 +19,7 @@ import numpy as np
 
 from ..architecture import PARAM_NAMES, SEED, Architecture
 from ..tools.files import atomic_write_bytes, atomic_write_text
+from ..validate import FLOAT_DTYPES
 
 __all__ = ["WeightsFileError", "load_weights", "save_weights", "write_json"]
 
@@ -100,7 +101,7 @@ def load_weights(
     dtypes = {params[name].dtype for name in PARAM_NAMES}
     for name, expected in arch.param_shapes.items():
         a = params[name]
-        if a.dtype not in (np.dtype(np.float32), np.dtype(np.float64)):
+        if a.dtype not in FLOAT_DTYPES:
             raise WeightsFileError(f"{path}: {name} must be float32 or float64; got {a.dtype}")
         if a.shape != expected:
             raise WeightsFileError(f"{path}: {name} must have shape {expected}; got {a.shape}")
