@@ -106,3 +106,25 @@ def test_random_shifts_cover_the_range_and_zero_shift_is_a_copy():
         T.shift_images(x, np.zeros((3, 2), int))
 
 
+
+
+def test_one_training_step_checks_its_input_once():
+    """Checked at the door: at most 10 calls into mnist_cnn.validate per step (cProfile)."""
+    import cProfile
+    import pstats
+
+    from mnist_cnn.train.optim import SGDMomentum
+
+    rng = np.random.default_rng(0)
+    x = rng.random((8, 1, 28, 28), dtype=np.float32)
+    labels = rng.integers(0, 10, 8)
+    params = net.init_params(rng, np.float32)
+    optimizer = SGDMomentum(params, momentum=0.9, weight_decay=5e-4)
+    T.train_step(params, optimizer, x, labels, 0.01)  # warm-up
+    profile = cProfile.Profile()
+    profile.enable()
+    T.train_step(params, optimizer, x, labels, 0.01)
+    profile.disable()
+    calls = sum(nc for (filename, _, _), (_, nc, *_) in pstats.Stats(profile).stats.items()
+                if filename.endswith("mnist_cnn/validate.py"))
+    assert 1 <= calls <= 10, calls
