@@ -14,10 +14,14 @@ that give the same numbers:
   windows, no explicit matrix at all;
 * ``mnist_cnn.reference.loops.conv_forward_loops`` -- the loop reference, Eq. (1.3).
 
+Max-pooling is written as the book states it: reshape + max, Eq. (2.5), and
+im2col + column max, Eq. (2.6). The faster running-maximum form the training
+step uses is :mod:`mnist_cnn.fast.pool`, tested equal to these.
+
 What this is not: the network, the training loop or the gradient checker; and
 not the loop reference (see :mod:`mnist_cnn.reference.loops`). Every function keeps the
-float dtype it is given (float32 for training, float64 for checks) and makes no
-copy it does not need.
+float dtype it is given (float32 for training, float64 for checks). Each public
+function checks its input once (``@checked``); its bare body is ``.unchecked``.
 """
 
 from __future__ import annotations
