@@ -14,7 +14,7 @@ import nbformat
 import pytest
 
 from mnist_cnn import equations
-from mnist_cnn.latex import LatexError, parse_display
+from mnist_cnn.equations.latex import LatexError, parse_display
 
 NOTEBOOKS = sorted(Path(__file__).resolve().parents[1].glob("notebooks/*.ipynb"))
 CHAPTER = {nb.name[:2]: nb for nb in NOTEBOOKS}
@@ -194,7 +194,7 @@ def test_parser_reads_the_style_example():
 
 def test_parser_names_what_it_cannot_read():
     with pytest.raises(LatexError, match="unexpected"):
-        from mnist_cnn.latex import _Parser
+        from mnist_cnn.equations.latex import _Parser
 
         _Parser(["+", ")"]).whole_expr()
 
