@@ -15,6 +15,8 @@ Fixtures
     ``browser``     one Chromium for the whole session (``/usr/bin/chromium``, or ``$CHROMIUM``).
     ``new_page``    a fresh page, 1280 x 800 viewport, every request that is not ``file:``,
                     ``data:``, ``blob:`` or to localhost aborted; call it to get a page.
+                    (``blocked_page(browser)``, a plain function, does the same for
+                    module-scoped fixtures; ``test_site.py`` surveys a whole site with it.)
     ``open_page``   ``open_page(path_or_url, wait_for_mathjax=True)``: a new page that has
                     loaded the document and, where the page uses MathJax, finished typesetting.
     Every page remembers the requests it blocked (``page.blocked_requests``); at the end of
@@ -105,35 +107,43 @@ def browser():
         chromium.close()
 
 
+def blocked_page(browser):
+    """A new page (own context, 1280 x 800) whose non-local requests are aborted and logged.
+
+    Use it where a function-scoped fixture does not fit (e.g. a module-scoped survey of a
+    whole site); check ``page.blocked_requests`` yourself and close ``page.context``.
+    """
+    context = browser.new_context(viewport=VIEWPORT, service_workers="block")
+    page = context.new_page()
+    page.blocked_requests = []
+    page.console_errors = []
+
+    def route(request_route):
+        url = request_route.request.url
+        if is_local(url):
+            request_route.continue_()
+        else:
+            page.blocked_requests.append(url)
+            request_route.abort("blockedbyclient")
+
+    context.route("**/*", route)
+    page.on("console", lambda m: m.type == "error" and page.console_errors.append(m.text))
+    return page
+
+
 @pytest.fixture
 def new_page(browser):
     """Factory of fresh pages with the network blocked; fails the test if one was attempted."""
-    contexts, pages = [], []
+    pages = []
 
     def make():
-        context = browser.new_context(viewport=VIEWPORT, service_workers="block")
-        page = context.new_page()
-        page.blocked_requests = []
-        page.console_errors = []
-
-        def route(request_route):
-            url = request_route.request.url
-            if is_local(url):
-                request_route.continue_()
-            else:
-                page.blocked_requests.append(url)
-                request_route.abort("blockedbyclient")
-
-        context.route("**/*", route)
-        page.on("console", lambda m: m.type == "error" and page.console_errors.append(m.text))
-        contexts.append(context)
-        pages.append(page)
-        return page
+        pages.append(blocked_page(browser))
+        return pages[-1]
 
     yield make
     blocked = sorted({url for page in pages for url in page.blocked_requests})
-    for context in contexts:
-        context.close()
+    for page in pages:
+        page.context.close()
     if blocked:
         pytest.fail(f"pages tried to reach the network: {blocked[:10]}", pytrace=False)
 

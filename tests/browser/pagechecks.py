@@ -75,7 +75,8 @@ def mathjax_errors(page) -> list[str]:
 def display_equations(page) -> dict:
     """Rendered display equations: ``{"total": n, "numbered": n, "tags": ["(1.1)", ...]}``.
 
-    A numbered one is a display whose MathJax output carries an equation label (``\\tag``).
+    A numbered one carries an equation label (from ``\\tag``). The labels are read from
+    MathJax's assistive MathML (``mlabeledtr``), which is there for CHTML and SVG output alike.
     """
     return page.evaluate(
         """() => {
@@ -83,12 +84,9 @@ def display_equations(page) -> dict:
           const tags = [];
           let numbered = 0;
           for (const c of shown) {
-            const labels = c.querySelectorAll(
-              'mjx-labels mjx-mtd, mjx-mlabeledtr > mjx-mtd:first-child');
-            if (labels.length) {
-              numbered += 1;
-              labels.forEach(l => tags.push(l.textContent.trim()));
-            }
+            const rows = c.querySelectorAll('mlabeledtr');
+            if (rows.length) numbered += 1;
+            rows.forEach(r => tags.push(r.firstElementChild.textContent.trim()));
           }
           return {total: shown.length, numbered, tags};
         }"""
@@ -163,12 +161,12 @@ def broken_images(page) -> list[str]:
 
 _OVERFLOW_JS = """
 (width) => {
+  // Clipped (or scrolled) by an ancestor box that itself lies within the viewport.
   const clips = el => {
     for (let a = el.parentElement; a && a !== document.body; a = a.parentElement) {
-      const ox = getComputedStyle(a).overflowX;
-      if (ox !== 'visible') {
+      if (getComputedStyle(a).overflowX !== 'visible') {
         const r = a.getBoundingClientRect();
-        return r.right <= width + 1 && r.left >= -1;
+        if (r.right <= width + 1 && r.left >= -1) return true;
       }
     }
     return false;
