@@ -5,6 +5,8 @@
   ``<a id="error-N"></a>`` (CONTRIBUTING.md, "Anchors and links"), so links such as
   ``01_scalar_forward.ipynb#eq-1-3`` work in JupyterLab and in the HTML book.
 * Every link between chapters names an existing notebook and an existing anchor.
+* Every figure has alt text, in the plotting cell's metadata (``mystnb.image.alt``).
+* Printed lines fit the page: at most 90 characters.
 """
 
 import re
@@ -58,3 +60,17 @@ def test_links_between_chapters_resolve():
             elif not (path.parent / name).exists():
                 broken.append(f"{path.name}: {target}")
     assert broken == []
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_every_figure_has_alt_text(path):
+    """Alt text lives in the plotting cell's metadata, ``mystnb: {image: {alt: ...}}``."""
+    nb = nbformat.read(path, as_version=4)
+    missing = [
+        cell.source.splitlines()[0]
+        for cell in nb.cells
+        if cell.cell_type == "code"
+        and any(k.startswith("image/") for o in cell.outputs for k in o.get("data", {}))
+        and len(cell.metadata.get("mystnb", {}).get("image", {}).get("alt", "").strip()) < 20
+    ]
+    assert missing == []
