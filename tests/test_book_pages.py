@@ -74,3 +74,23 @@ def test_every_figure_has_alt_text(path):
         and len(cell.metadata.get("mystnb", {}).get("image", {}).get("alt", "").strip()) < 20
     ]
     assert missing == []
+
+
+MAX_OUTPUT_WIDTH = 90
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_printed_lines_fit_the_page(path):
+    """No stored text output has a line over 90 characters (it would wrap or scroll)."""
+    nb = nbformat.read(path, as_version=4)
+    long_lines = []
+    for number, cell in enumerate(nb.cells):
+        for output in cell.get("outputs", []):
+            data = output.get("data", {})
+            if any(k.startswith("image/") for k in data):
+                continue
+            text = output.get("text") or data.get("text/plain", "")
+            text = "".join(text) if isinstance(text, list) else text
+            long_lines += [f"cell {number}: {line[:60]}... ({len(line)})"
+                           for line in text.splitlines() if len(line) > MAX_OUTPUT_WIDTH]
+    assert long_lines == []
