@@ -8,7 +8,7 @@ What this is not: a plotting library. Layout choices are the book's, and only ma
 is used.
 
 The style is made for a projector and for the HTML book's text column: figures at most
-:data:`MAX_WIDTH` inches wide at 150 dpi (about 930 px, shown at their natural size, so a
+:data:`MAX_WIDTH` inches wide at 150 dpi (about 900 px, shown at their natural size, so a
 12 pt label is 12 pt on the page), text of 12 pt or more, constrained layout (titles never
 overlap), and a colourbar with symmetric limits on every diverging map.
 """
@@ -45,8 +45,9 @@ __all__ = [
 ]
 
 
-MAX_WIDTH = 6.2
-"""Widest figure, in inches: 930 px at 150 dpi, the text column of the HTML book at 1280 px."""
+MAX_WIDTH = 6.0
+"""Widest figure, in inches: 900 px at 150 dpi (plus a margin), within the text column of
+the HTML book at 1280 px (944 px)."""
 
 BOOK_STYLE = {
     "figure.dpi": 150,

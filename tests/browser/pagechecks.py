@@ -217,3 +217,18 @@ def scrolled_boxes(page, selector: str = "*") -> list[str]:
                        `${e.scrollWidth} > ${e.clientWidth} px`)""",
         selector,
     )
+
+
+def downscaled_images(page, tolerance: float = 0.95) -> list[str]:
+    """Images shown smaller than their natural size (their text shrinks with them).
+
+    The book's figures are drawn at 150 dpi with 12 pt text and at most 930 px wide, so
+    shown at natural size their text is 12 pt; one squeezed into a narrower box is not.
+    """
+    return page.evaluate(
+        """(tolerance) => [...document.querySelectorAll('img')]
+             .filter(i => i.naturalWidth > 0 && i.clientWidth < tolerance * i.naturalWidth)
+             .map(i => `${i.src.split('/').pop().slice(0, 16)}: ${i.clientWidth} of ` +
+                       `${i.naturalWidth} px`)""",
+        tolerance,
+    )

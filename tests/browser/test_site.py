@@ -2,7 +2,8 @@
 
 For every chapter page: no TeX left unrendered and no MathJax error; the rendered numbered
 display equations are the notebook's ``\\tag``s, in order, and the display equations are its
-``$$`` blocks; every image loaded and has alt text; nothing sticks out of the viewport.
+``$$`` blocks (plus its LaTeX outputs); every image loaded, has alt text and is shown at its
+natural size; nothing sticks out of the viewport.
 For the whole site: every internal link resolves, ``#anchor`` included, and no page asked
 for anything outside the machine.
 """
@@ -20,6 +21,7 @@ from pagechecks import (
     broken_links,
     collect_links,
     display_equations,
+    downscaled_images,
     element_ids,
     horizontal_overflow,
     images_without_alt,
@@ -69,6 +71,7 @@ def survey(browser):
             "images": page.evaluate("() => document.images.length"),
             "no_alt": images_without_alt(page),
             "broken_images": broken_images(page),
+            "downscaled": downscaled_images(page),
             "overflow": horizontal_overflow(page),
             "blocked": list(page.blocked_requests),
         }
@@ -97,6 +100,7 @@ def test_images_load_and_have_alt_text(survey, stem):
     assert page["images"] >= notebook_maths(stem)[2]
     assert page["no_alt"] == []
     assert page["broken_images"] == []
+    assert page["downscaled"] == []  # shown at natural size: 12 pt text stays 12 pt
 
 
 @pytest.mark.parametrize("stem", CHAPTERS)
