@@ -17,7 +17,8 @@ help:
 	@echo "make lab    start JupyterLab on notebooks/ (start with 00_notation_and_data.ipynb)"
 	@echo "make site   build the HTML book from the stored notebooks: build/site/index.html"
 	@echo "make book   RE-EXECUTE every notebook in notebooks/ in order, outputs written in place"
-	@echo "make test   ruff + actionlint + the site + pytest (tests/, browser tests) + nbval"
+	@echo "make test   ruff + actionlint + the site + pytest (tests/ with the browser tests,"
+	@echo "            doctests in mnist_cnn/) + nbval (notebooks/)"
 	@echo "make clean  remove what the build made (not the data)"
 
 # The install is keyed on pyproject.toml: touch it (or edit it) to force a reinstall.
@@ -39,7 +40,7 @@ lint: $(STAMP)
 
 # `site` first: the browser tests in tests/browser open build/site.
 test: $(STAMP) lint site
-	$(BIN)/python -m pytest tests notebooks \
+	$(BIN)/python -m pytest tests mnist_cnn notebooks --doctest-modules \
 		--nbval --nbval-current-env \
 		--nbval-sanitize-with tests/nbval_sanitize.cfg
 

@@ -43,8 +43,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=ROOT / "build" / "site")
     args = parser.parse_args(argv)
     if sys.version_info < (3, 11):
-        print("make site needs Python >= 3.11 (the pinned Sphinx stack does)", file=sys.stderr)
-        return 2
+        # Not an error: on 3.10 the rest of `make test` still runs; the site's tests skip.
+        print("make site: skipped, the HTML book needs Python >= 3.11 (as the pinned Sphinx does)",
+              file=sys.stderr)
+        return 0
     from sphinx.cmd.build import build_main
 
     start = time.perf_counter()
