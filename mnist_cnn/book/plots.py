@@ -141,7 +141,7 @@ def show_maps(panels: Sequence[tuple], ncols: int = 3, title: str | None = None,
     for ax in axes.flat[len(panels):]:
         ax.set_visible(False)
     if title:
-        fig.suptitle(title)
+        fig.suptitle(title, wrap=True)
     return fig
 
 
@@ -164,7 +164,7 @@ def _grid(count: int, ncols: int, cell: float = 1.2, title: str | None = None,
     for ax in axes.flat[count:]:
         ax.set_visible(False)
     if title:
-        fig.suptitle(title)
+        fig.suptitle(title, wrap=True)
     return fig, axes.flat
 
 
@@ -456,7 +456,7 @@ def show_learning_curves(curve: Sequence[dict], epochs: Sequence[dict] = (),
         ax.grid(alpha=0.3)
         ax.legend()
     if title:
-        fig.suptitle(title)
+        fig.suptitle(title, wrap=True)
     return fig
 
 
