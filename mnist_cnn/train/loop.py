@@ -355,8 +355,8 @@ def train(
     emit(f"training on {config.split}: {n:,} images, {epochs_run} epoch(s) of up to "
          f"{steps_per_epoch} steps of {config.batch_size} ({total_steps} steps)")
     emit(f"lr {config.lr} (warm-up {warmup_steps} steps, then cosine), momentum "
-         f"{config.momentum}, weight decay {config.weight_decay}, shifts up to {config.shift} px, "
-         f"seed {config.seed}")
+         f"{config.momentum}, weight decay {config.weight_decay},")
+    emit(f"shifts up to {config.shift} px, seed {config.seed}")
     epochs: list[dict[str, Any]] = []
     curve: list[dict[str, Any]] = []
     curve_loss = curve_correct = curve_seen = 0.0
