@@ -2,9 +2,10 @@
 
 How to use it (site tests and slide tests alike)
 -----------------------------------------------
-Put a ``test_*.py`` beside this file and ask for the fixtures below::
+Put a ``test_*.py`` beside this file (``tests/browser`` is a package: import the helpers
+relatively) and ask for the fixtures below::
 
-    from pagechecks import unrendered_tex, images_without_alt, horizontal_overflow
+    from .pagechecks import unrendered_tex, images_without_alt, horizontal_overflow
 
     def test_my_page(open_page):
         page = open_page(Path("build/site/index.html"))   # file:// URL; waits for MathJax
@@ -151,7 +152,7 @@ def new_page(browser):
 @pytest.fixture
 def open_page(new_page):
     """``open_page(path_or_url, wait_for_mathjax=True)`` -> a loaded page (see module doc)."""
-    from pagechecks import wait_for_mathjax
+    from .pagechecks import wait_for_mathjax
 
     def open_(target, wait_for_mathjax_=True):
         url = target if isinstance(target, str) and "://" in target else Path(

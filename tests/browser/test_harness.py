@@ -1,6 +1,6 @@
 """The harness itself: each check must catch what it is for, on a page made to fail it."""
 
-from pagechecks import (
+from .pagechecks import (
     broken_images,
     broken_links,
     collect_links,

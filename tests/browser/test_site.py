@@ -15,8 +15,9 @@ import re
 from pathlib import Path
 
 import pytest
-from conftest import _unavailable, blocked_page
-from pagechecks import (
+
+from .conftest import _unavailable, blocked_page
+from .pagechecks import (
     broken_images,
     broken_links,
     collect_links,
