@@ -8,14 +8,19 @@ STAMP  := $(VENV)/.installed-from-pyproject
 
 NOTEBOOKS := $(sort $(wildcard notebooks/*.ipynb))
 
-.PHONY: all book test lint lab clean help
+SLIDES  := build/slides
+STUDENT := build/student
+
+.PHONY: all book test lint lab clean help slides student tag-notebooks
 
 all: help
 
 help:
 	@echo "make book   execute every notebook in notebooks/ in order, outputs written in place"
 	@echo "make test   ruff + pytest (tests/) + nbval (notebooks/)"
-	@echo "make lab    start JupyterLab on notebooks/"
+	@echo "make slides   one offline reveal.js deck per chapter in $(SLIDES)/"
+	@echo "make student  the student edition (no solutions, checked answers) in $(STUDENT)/"
+	@echo "make lab    start JupyterLab on notebooks/ (live slides: Alt+R, jupyterlab-rise)"
 	@echo "make clean  remove what the build made (not the data)"
 
 # The install is keyed on pyproject.toml: touch it (or edit it) to force a reinstall.
@@ -30,7 +35,18 @@ book: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check mnist_cnn tests notebooks
 
-test: $(STAMP) lint
+slides: $(STAMP)
+	$(BIN)/python -m mnist_cnn.slides build $(NOTEBOOKS) --out $(SLIDES)
+
+student: $(STAMP)
+	$(BIN)/python -m mnist_cnn.student $(NOTEBOOKS) --out $(STUDENT)
+
+# Re-apply the slide metadata and the exercise cells after anyone edits a notebook.
+tag-notebooks: $(STAMP)
+	$(BIN)/python -m mnist_cnn.slides tag $(NOTEBOOKS)
+
+test: $(STAMP) lint slides student
+	MNIST_CNN_SLIDES=$(SLIDES) MNIST_CNN_STUDENT=$(STUDENT) \
 	$(BIN)/python -m pytest tests notebooks \
 		--nbval --nbval-current-env \
 		--nbval-sanitize-with tests/nbval_sanitize.cfg
