@@ -192,6 +192,36 @@ def cell_height(cell) -> int:
 # --------------------------------------------------------------------------- metadata
 
 
+def _heading_level_of(text: str) -> int:
+    match = re.match(r"(#{1,6}) ", text.lstrip())
+    return len(match.group(1)) if match else 0
+
+
+def _break_inline_math(source: str, longest: int = 60) -> str:
+    """Long inline formulas as several, broken after each top-level arrow or equals sign.
+
+    MathJax 3 does not wrap inline maths, so a long chain such as the network's shapes would
+    run off the slide; split into consecutive formulas, the browser can wrap between them.
+    """
+
+    def split(match: re.Match) -> str:
+        tex = match.group(1)
+        if len(tex) <= longest:
+            return match.group(0)
+        parts, depth, current = [], 0, ""
+        for token in re.split(r"(\\to\b|=|[{}])", tex):
+            depth += token == "{"
+            depth -= token == "}"
+            current += token
+            if depth == 0 and token in ("\\to", "="):
+                parts.append(current)
+                current = ""
+        parts.append(current)
+        return " ".join(f"${part.strip()}$" for part in parts if part.strip())
+
+    return re.sub(r"(?<![$\\])\$(?!\$)([^$]+?)\$(?!\$)", split, source)
+
+
 def _heading_level(cell) -> int:
     if cell.cell_type != "markdown":
         return 0
@@ -360,33 +390,41 @@ def deck_cells(nb) -> list:
                 shown.metadata["slideshow"] = {"slide_type": "-"}
             cells.append(shown)
             continue
-        if kind == "notes" or markdown_height(cell.source) <= BUDGET:
-            if kind == "subslide" and _heading_level(cell) == 0:
-                cells.append(_continued(title))
-                cell = copy.deepcopy(cell)
-                cell.metadata["slideshow"] = {"slide_type": "-"}
+        if kind == "notes":
             cells.append(cell)
             continue
-        # A markdown cell taller than a slide: one sub-slide per screenful of paragraphs.
-        chunk, used, first = [], 0, True
-        pieces = [p for b in _markdown_blocks(cell.source) for p in _split_table(b)]
-        for piece in pieces + [None]:
-            height = _block_height(piece) if piece is not None else 0
-            if piece is None or (chunk and used + height > BUDGET - HEADING[4]):
-                part = nbformat.v4.new_markdown_cell("\n\n".join(chunk))
-                if first:
-                    part.metadata["slideshow"] = {"slide_type": kind}
-                    if kind == "subslide" and _heading_level(part) == 0:
-                        cells.append(_continued(title))
-                        part.metadata["slideshow"] = {"slide_type": "-"}
-                else:
-                    cells.append(_continued(title))
-                    part.metadata["slideshow"] = {"slide_type": "-"}
-                cells.append(part)
-                chunk, used, first = [], 0, False
-            if piece is not None:
-                chunk.append(piece)
+        # Markdown: a slide at every # / ## heading, a sub-slide at ###, and a continuation
+        # sub-slide wherever the paragraphs outgrow the slide.
+        pieces = [p for b in _markdown_blocks(_break_inline_math(cell.source))
+                  for p in _split_table(b)]
+        chunks, used = [], 0
+        for piece in pieces:
+            height, level = _block_height(piece), _heading_level_of(piece)
+            if not chunks:
+                chunks.append([kind, [piece]])
+                used = height
+                continue
+            if level in (1, 2):
+                start = "slide"
+            elif level == 3:
+                start = "subslide"
+            elif used + height > BUDGET - HEADING[4]:
+                start = "continued"
+            else:
+                chunks[-1][1].append(piece)
                 used += height
+                continue
+            chunks.append([start, [piece]])
+            used = height
+        for start, parts in chunks:
+            part = nbformat.v4.new_markdown_cell("\n\n".join(parts))
+            if _heading_level_of(parts[0]) in (1, 2, 3):
+                title = re.sub(r"^#+\s*", "", parts[0].lstrip().splitlines()[0])
+            elif start in ("continued", "subslide"):
+                cells.append(_continued(title))
+                start = "-"
+            part.metadata["slideshow"] = {"slide_type": start}
+            cells.append(part)
     return cells
 
 
