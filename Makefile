@@ -39,10 +39,13 @@ slides: $(STAMP)
 	$(BIN)/python -m mnist_cnn.slides build $(NOTEBOOKS) --out $(SLIDES)
 
 student: $(STAMP)
-	$(BIN)/python -m mnist_cnn.student $(NOTEBOOKS) --out $(STUDENT)
+	$(BIN)/python -m mnist_cnn.student build $(NOTEBOOKS) --out $(STUDENT)
 
-# Re-apply the slide metadata and the exercise cells after anyone edits a notebook.
+# Re-apply the animation cells, the exercise checks and the slide metadata after anyone edits
+# a notebook (each step is idempotent); then `make book` to store the new outputs.
 tag-notebooks: $(STAMP)
+	$(BIN)/python -m mnist_cnn.animations $(NOTEBOOKS)
+	$(BIN)/python -m mnist_cnn.student prepare $(NOTEBOOKS)
 	$(BIN)/python -m mnist_cnn.slides tag $(NOTEBOOKS)
 
 test: $(STAMP) lint slides student

@@ -8,6 +8,8 @@ to the argmax of its window, the first maximum on a tie, Eq. (4.11)). Each retur
 ``IPython.display.HTML`` made by matplotlib's ``FuncAnimation.to_jshtml``: the frames are
 embedded PNGs and the player is inline JavaScript, so it plays in JupyterLab, in the static
 HTML and in the slides with no network and no ffmpeg.
+``python -m mnist_cnn.animations notebooks/*.ipynb`` inserts the three animation cells into
+chapters 2-4 after the still pictures they animate (idempotent, see ``CELLS``).
 What this is not: a check. The matrices drawn are computed by ``mnist_cnn.im2col`` and
 ``mnist_cnn.layers``, and each function asserts that what it draws equals them.
 """
@@ -284,3 +286,87 @@ def maxpool_routing_animation(z_conv: np.ndarray, delta_pool: np.ndarray, pool: 
     return _display(animation, fig, "animation: each pooled delta is routed to the maximum of "
                     "its window, on a tie to the first maximum in row-major order, and 0 to the "
                     "other entries")
+
+
+# ------------------------------------------------------------ the cells that show them
+
+# chapter prefix -> (a code cell to insert after, by a line it contains; markdown; code)
+CELLS = {
+    "02": ("fig = show_im2col(", (
+        "**The same, moving.** A $6 \\times 6$ crop of the first digit and a $3 \\times 3$ "
+        "window: each step moves the window one position, in row-major order, and copies the "
+        "pixels under it into the next column of $X_c$, Eq. (2.1). Use the buttons to step."
+    ), (
+        "# NBVAL_IGNORE_OUTPUT\n"
+        "from {module} import im2col_animation\n\n"
+        "im2col_animation(x[0, 0, 9:15, 10:16], kernel=3)"
+    )),
+    "03": ("ax.set_title(\"X_col of the first digit", (
+        "**The stacking, moving.** Three channels of the pooled maps of the first digit "
+        "($4 \\times 4$ crops) and a $2 \\times 2$ window: at each position the window reads the "
+        "same $(m, l)$ on every channel, and the three $2 \\times 2$ patches are stacked, channel "
+        "by channel, into one column of $C_{in} K K = 12$ rows, Eq. (3.1)."
+    ), (
+        "# NBVAL_IGNORE_OUTPUT\n"
+        "from {module} import channel_stacking_animation\n\n"
+        "channel_stacking_animation(z_pool[0, :3, 3:7, 3:7], kernel=2)"
+    )),
+    "04": ("o_show = int(", (
+        "**The routing, moving.** A $4 \\times 4$ map with two tied windows: window $(2, 1)$ "
+        "holds two 5s and window $(2, 2)$ two 3s. Each pooled delta goes to the maximum of its "
+        "window, on a tie to the first maximum in row-major order, and every other entry gets "
+        "0, Eq. (4.11)."
+    ), (
+        "# NBVAL_IGNORE_OUTPUT\n"
+        "from {module} import maxpool_routing_animation\n\n"
+        "z_demo = np.array([[1, 3, 0, 2], [2, 0, 1, 4], [5, 5, 2, 1], [0, 1, 3, 3]], dtype=float)\n"
+        "delta_demo = np.array([[0.5, -1.0], [2.0, 1.5]])\n"
+        "maxpool_routing_animation(z_demo, delta_demo)"
+    )),
+}
+
+
+def insert_cells(nb, chapter: str) -> int:
+    """Put the chapter's animation (a markdown cell and a code cell) after its anchor; idempotent.
+
+    Parameters
+    ----------
+    nb : nbformat.NotebookNode
+        The chapter, changed in place.
+    chapter : str
+        Its two-digit prefix, e.g. ``"02"``.
+
+    Returns
+    -------
+    int
+        The number of cells inserted (0 when it is there already or the chapter has none).
+    """
+    import nbformat
+
+    if chapter not in CELLS:
+        return 0
+    anchor, markdown, code = CELLS[chapter]
+    code = code.format(module=__name__)
+    call = code.splitlines()[-1].split("(")[0]
+    if any(c.cell_type == "code" and call + "(" in c.source for c in nb.cells):
+        return 0
+    index = next(i for i, c in enumerate(nb.cells) if c.cell_type == "code" and anchor in c.source)
+    nb.cells[index + 1:index + 1] = [nbformat.v4.new_markdown_cell(markdown),
+                                     nbformat.v4.new_code_cell(code)]
+    return 2
+
+
+if __name__ == "__main__":
+    import sys
+    from pathlib import Path
+
+    import nbformat
+
+    from .files import atomic_write_text
+
+    for name in sys.argv[1:]:
+        path = Path(name)
+        book = nbformat.read(path, as_version=4)
+        added = insert_cells(book, path.name[:2])
+        atomic_write_text(path, nbformat.writes(book) + "\n")
+        print(f"{path}: {added} cells inserted")
