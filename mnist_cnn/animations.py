@@ -346,7 +346,7 @@ def insert_cells(nb, chapter: str) -> int:
     if chapter not in CELLS:
         return 0
     anchor, markdown, code = CELLS[chapter]
-    code = code.format(module=__name__)
+    code = code.format(module=__spec__.name if __spec__ is not None else __name__)
     call = code.splitlines()[-1].split("(")[0]
     if any(c.cell_type == "code" and call + "(" in c.source for c in nb.cells):
         return 0
