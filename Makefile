@@ -29,8 +29,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
 	@touch $@
 
+# The slide metadata packs cells by the height of their outputs: re-tag after executing.
 book: $(STAMP)
 	$(BIN)/python -m mnist_cnn.book $(NOTEBOOKS)
+	$(BIN)/python -m mnist_cnn.slides tag $(NOTEBOOKS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check mnist_cnn tests notebooks
@@ -42,7 +44,7 @@ student: $(STAMP)
 	$(BIN)/python -m mnist_cnn.student build $(NOTEBOOKS) --out $(STUDENT)
 
 # Re-apply the animation cells, the exercise checks and the slide metadata after anyone edits
-# a notebook (each step is idempotent); then `make book` to store the new outputs.
+# a notebook (each step is idempotent); then `make book` to store the new outputs (and re-tag).
 tag-notebooks: $(STAMP)
 	$(BIN)/python -m mnist_cnn.animations $(NOTEBOOKS)
 	$(BIN)/python -m mnist_cnn.student prepare $(NOTEBOOKS)

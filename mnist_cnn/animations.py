@@ -292,7 +292,7 @@ def maxpool_routing_animation(z_conv: np.ndarray, delta_pool: np.ndarray, pool: 
 
 # chapter prefix -> (a code cell to insert after, by a line it contains; markdown; code)
 CELLS = {
-    "02": ("fig = show_im2col(", (
+    "02": ("show_im2col(", (
         "**The same, moving.** A $6 \\times 6$ crop of the first digit and a $3 \\times 3$ "
         "window: each step moves the window one position, in row-major order, and copies the "
         "pixels under it into the next column of $X_c$, Eq. (2.1). Use the buttons to step."
@@ -301,7 +301,7 @@ CELLS = {
         "from {module} import im2col_animation\n\n"
         "im2col_animation(x[0, 0, 9:15, 10:16], kernel=3)"
     )),
-    "03": ("ax.set_title(\"X_col of the first digit", (
+    "03": ("X_col2[0].T", (
         "**The stacking, moving.** Three channels of the pooled maps of the first digit "
         "($4 \\times 4$ crops) and a $2 \\times 2$ window: at each position the window reads the "
         "same $(m, l)$ on every channel, and the three $2 \\times 2$ patches are stacked, channel "
