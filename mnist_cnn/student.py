@@ -164,7 +164,7 @@ def prepare(nb, chapter: str) -> int:
             cell.source = "# Solutions.\n" + cell.source
         lines = cell.source.rstrip("\n")
         if not imported and IMPORT not in lines:
-            lines += "\n" + IMPORT
+            lines += "\n" + IMPORT + "\n"
         for key in exercises_of(cell, chapter):
             if f'exercises.check("{key}"' not in lines:
                 answer, definition = WORKED[key]
