@@ -17,7 +17,7 @@ all: help
 
 help:
 	@echo "make book   execute every notebook in notebooks/ in order, outputs written in place"
-	@echo "make test   ruff + pytest (tests/) + nbval (notebooks/)"
+	@echo "make test   ruff + pytest (tests/, doctests in mnist_cnn/) + nbval (notebooks/)"
 	@echo "make slides   one offline reveal.js deck per chapter in $(SLIDES)/"
 	@echo "make student  the student edition (no solutions, checked answers) in $(STUDENT)/"
 	@echo "make lab    start JupyterLab on notebooks/ (live slides: Alt+R, jupyterlab-rise)"
@@ -32,27 +32,27 @@ $(STAMP): pyproject.toml
 # The slide metadata packs cells by the height of their outputs: re-tag after executing.
 book: $(STAMP)
 	$(BIN)/python -m mnist_cnn.book $(NOTEBOOKS)
-	$(BIN)/python -m mnist_cnn.slides tag $(NOTEBOOKS)
+	$(BIN)/python -m mnist_cnn.book.slides tag $(NOTEBOOKS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check mnist_cnn tests notebooks
 
 slides: $(STAMP)
-	$(BIN)/python -m mnist_cnn.slides build $(NOTEBOOKS) --out $(SLIDES)
+	$(BIN)/python -m mnist_cnn.book.slides build $(NOTEBOOKS) --out $(SLIDES)
 
 student: $(STAMP)
-	$(BIN)/python -m mnist_cnn.student build $(NOTEBOOKS) --out $(STUDENT)
+	$(BIN)/python -m mnist_cnn.book.student build $(NOTEBOOKS) --out $(STUDENT)
 
 # Re-apply the animation cells, the exercise checks and the slide metadata after anyone edits
 # a notebook (each step is idempotent); then `make book` to store the new outputs (and re-tag).
 tag-notebooks: $(STAMP)
-	$(BIN)/python -m mnist_cnn.animations $(NOTEBOOKS)
-	$(BIN)/python -m mnist_cnn.student prepare $(NOTEBOOKS)
-	$(BIN)/python -m mnist_cnn.slides tag $(NOTEBOOKS)
+	$(BIN)/python -m mnist_cnn.book.animations $(NOTEBOOKS)
+	$(BIN)/python -m mnist_cnn.book.student prepare $(NOTEBOOKS)
+	$(BIN)/python -m mnist_cnn.book.slides tag $(NOTEBOOKS)
 
 test: $(STAMP) lint slides student
 	MNIST_CNN_SLIDES=$(SLIDES) MNIST_CNN_STUDENT=$(STUDENT) \
-	$(BIN)/python -m pytest tests notebooks \
+	$(BIN)/python -m pytest tests mnist_cnn notebooks --doctest-modules \
 		--nbval --nbval-current-env \
 		--nbval-sanitize-with tests/nbval_sanitize.cfg
 

@@ -7,19 +7,21 @@ import importlib.util
 import pytest
 
 from mnist_cnn import bench
+from mnist_cnn.bench.cli import main
+from mnist_cnn.tools import runtime
 
 HAS_TORCH = importlib.util.find_spec("torch") is not None
 
 
 def test_conv_subcommand_prints_its_table(capsys):
-    assert bench.main(["conv", "--batch", "4", "--loop-batch", "1", "--repeat", "1"]) == 0
+    assert main(["conv", "--batch", "4", "--loop-batch", "1", "--repeat", "1"]) == 0
     out = capsys.readouterr().out
     assert "loops, Eq. (1.3)" in out and "channel-parallel im2col, Eq. (3.3)" in out
 
 
 def test_train_subcommand_without_torch(capsys):
     argv = ["train", "--repeat", "1", "--number", "1", "--batch", "8", "--no-torch"]
-    assert bench.main(argv) == 0
+    assert main(argv) == 0
     out = capsys.readouterr().out
     for text in ("conv 20@5x5, im2col (3.3)", "max-pool 2x2 (2.5)", "fc1 2880 -> 500 (2.7)",
                  "sum of the layers", "whole step, measured", "training step", "inference",
@@ -31,12 +33,12 @@ def test_train_subcommand_without_torch(capsys):
 @pytest.mark.skipif(not HAS_TORCH, reason="PyTorch is optional (pip install -e '.[bench]')")
 def test_train_subcommand_with_torch_reports_a_ratio(capsys):
     argv = ["train", "--repeat", "1", "--number", "1", "--no-layers", "--threads", "1"]
-    before = bench.blas_threads()
+    before = runtime.blas_threads()
     try:
-        assert bench.main(argv) == 0
+        assert main(argv) == 0
     finally:  # --threads changes the whole process: give the other tests their setting back
         if before is not None:
-            bench.set_blas_threads(before)
+            runtime.set_blas_threads(before)
     out = capsys.readouterr().out
     line = next(row for row in out.splitlines() if row.startswith("training step"))
     numpy_rate, torch_rate, ratio = (float(v.replace(",", "")) for v in line.split()[2:])
@@ -63,20 +65,6 @@ def test_throughput_without_torch_has_no_torch_numbers():
     assert "PyTorch comparison skipped" in bench.format_throughput(t)
 
 
-def test_blas_threads_can_be_read_and_set():
-    before = bench.blas_threads()
-    if before is None:
-        pytest.skip("numpy's BLAS is not an OpenBLAS this helper can find")
-    try:
-        assert bench.set_blas_threads(1) == 1
-        assert bench.blas_threads() == 1
-    finally:
-        bench.set_blas_threads(before)
-    assert bench.blas_threads() == before
-    with pytest.raises(ValueError, match=">= 1"):
-        bench.set_blas_threads(0)
-
-
 def test_bad_train_arguments_exit_with_a_message():
     with pytest.raises(SystemExit, match="--repeat must be >= 1"):
-        bench.main(["train", "--repeat", "0"])
+        main(["train", "--repeat", "0"])

@@ -3,8 +3,8 @@
 import nbformat
 import pytest
 
-from mnist_cnn.book import coalesce_streams, execute_notebook, main
-from mnist_cnn.files import atomic_write_text
+from mnist_cnn.book.run import coalesce_streams, execute_notebook, main
+from mnist_cnn.tools.files import atomic_write_text
 
 
 def test_atomic_write_text_replaces_and_leaves_no_temp(tmp_path):

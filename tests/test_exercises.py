@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from mnist_cnn import layers
-from mnist_cnn.exercises import EXERCISES, check, verdict
-from mnist_cnn.im2col import im2col, pad
+from mnist_cnn.book.exercises import EXERCISES, check, verdict
+from mnist_cnn.reference import layers
+from mnist_cnn.reference.im2col import im2col, pad
 
 # --- worked answers (the full edition's solutions, written independently of the references)
 

@@ -1,9 +1,9 @@
-"""Tests of the finite-difference referee itself (mnist_cnn.gradcheck)."""
+"""Tests of the finite-difference referee itself (mnist_cnn.verify.gradcheck)."""
 
 import numpy as np
 import pytest
 
-from mnist_cnn.gradcheck import (
+from mnist_cnn.verify.gradcheck import (
     check_params,
     format_check_table,
     numerical_gradient,

@@ -1,4 +1,4 @@
-"""Tests for mnist_cnn.im2col: Eqs. (1.2), (2.1), (3.1) entry by entry, and col2im as the adjoint.
+"""Tests for mnist_cnn.reference.im2col: Eqs. (1.2), (2.1), (3.1) entry by entry; col2im (adjoint).
 
 The references here are independent of sliding_window_view: they index the
 padded input with the equations' formulas, one entry at a time, on tiny shapes.
@@ -13,9 +13,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-import mnist_cnn.im2col as im2col_module
-from mnist_cnn.im2col import col2im, conv_output_hw, im2col, im2col_per_channel, pad
-from mnist_cnn.scalar import pad_loops
+import mnist_cnn.reference.im2col as im2col_module
+from mnist_cnn.reference.im2col import col2im, conv_output_hw, im2col, im2col_per_channel, pad
+from mnist_cnn.reference.loops import pad_loops
 
 
 @st.composite

@@ -1,6 +1,6 @@
-"""Tests for mnist_cnn.layers: every vectorised layer against three referees.
+"""Tests for mnist_cnn.reference.layers: every vectorised layer against three referees.
 
-1. the loop reference ``mnist_cnn.scalar`` (same equation, index by index);
+1. the loop reference ``mnist_cnn.reference.loops`` (same equation, index by index);
 2. an outside reference where one exists (``scipy.signal.correlate`` for the conv);
 3. centred finite differences in float64 for every backward function.
 
@@ -16,9 +16,9 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 from scipy.signal import correlate
 
-from mnist_cnn import gradcheck
-from mnist_cnn import layers as L
-from mnist_cnn import scalar as S
+from mnist_cnn.reference import layers as L
+from mnist_cnn.reference import loops as S
+from mnist_cnn.verify import gradcheck
 
 # --------------------------------------------------------------------------- helpers
 
@@ -26,7 +26,7 @@ from mnist_cnn import scalar as S
 def numerical_gradient(f, a, eps=1e-6):
     """Centred differences of the zero-argument ``f()`` w.r.t. every entry of ``a``.
 
-    ``f`` reads ``a`` through a closure; :func:`mnist_cnn.gradcheck.numerical_gradient`
+    ``f`` reads ``a`` through a closure; :func:`mnist_cnn.verify.gradcheck.numerical_gradient`
     perturbs ``a`` in place and restores it.
     """
     return gradcheck.numerical_gradient(lambda _: f(), a, eps=eps)

@@ -5,20 +5,19 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from mnist_cnn import network as net
+from mnist_cnn.architecture import Architecture
 from mnist_cnn.data import load_mnist
-from mnist_cnn.gradcheck import check_params, relative_error
+from mnist_cnn.reference import network as net
+from mnist_cnn.verify.gradcheck import check_params, relative_error
 
 
-def random_network(rng, n, c_in, h, w, c_out, k, hidden, classes, stride, padding, pool,
-                   dtype=np.float64):
+def random_network(rng, n, arch, dtype=np.float64):
     """He weights and *random* biases (zero biases would make all-padding windows tie)."""
-    params = net.init_params(rng, dtype, c_in, h, w, c_out, k, hidden, classes, stride,
-                             padding, pool)
+    params = net.init_params(rng, dtype, arch)
     for name in ("b_conv", "b_fc1", "b_fc2"):
         params[name] = (0.1 * rng.standard_normal(params[name].shape)).astype(dtype)
-    x = rng.standard_normal((n, c_in, h, w)).astype(dtype)
-    labels = rng.integers(0, classes, n)
+    x = rng.standard_normal((n, arch.C_in, arch.H, arch.W)).astype(dtype)
+    labels = rng.integers(0, arch.D_2, n)
     return params, x, labels
 
 
@@ -45,9 +44,11 @@ def mnist_pair():
 
 def test_vectorised_equals_loops_on_tiny_shapes():
     rng = np.random.default_rng(0)
-    args = random_network(rng, 3, 2, 7, 9, 3, 3, 5, 4, stride=2, padding=1, pool=2)
-    kw = dict(stride=2, padding=1)
-    assert_same_chain(net.loss_and_grads(*args, **kw), net.loss_and_grads_loops(*args, **kw))
+    arch = Architecture(C_in=2, H=7, W=9, C_out=3, K=3, S=2, P=1, K_p=2, S_p=2, D_1=5, D_2=4)
+    args = random_network(rng, 3, arch)
+    assert_same_chain(net.loss_and_grads(*args, arch), net.loss_and_grads_loops(*args, arch))
+    assert_same_chain(net.loss_and_grads(*args, arch, fast=True),
+                      net.loss_and_grads_loops(*args, arch))
 
 
 def test_vectorised_equals_loops_on_the_seed_network_with_two_mnist_images(mnist_pair):
@@ -85,11 +86,11 @@ def test_random_shapes_gradients_match_loops_and_finite_differences(seed, c_in, 
     # P < K keeps every conv output reading at least one real pixel.
     padding = min(padding, k - 1)
     rng = np.random.default_rng(seed)
-    params, x, labels = random_network(rng, 2, c_in, h, w, 2, k, 4, 3, stride, padding, 2)
-    kw = dict(stride=stride, padding=padding)
-    result = net.loss_and_grads(params, x, labels, **kw)
-    assert_same_chain(result, net.loss_and_grads_loops(params, x, labels, **kw))
-    rows = check_params(lambda p: net.loss_only(p, x, labels, **kw), params, result[1], 6, rng)
+    arch = Architecture(C_in=c_in, H=h, W=w, C_out=2, K=k, S=stride, P=padding, D_1=4, D_2=3)
+    params, x, labels = random_network(rng, 2, arch)
+    result = net.loss_and_grads(params, x, labels, arch)
+    assert_same_chain(result, net.loss_and_grads_loops(params, x, labels, arch))
+    rows = check_params(lambda p: net.loss_only(p, x, labels, arch), params, result[1], 6, rng)
     assert all(row.relative_error < 1e-6 for row in rows), rows
 
 
@@ -101,13 +102,15 @@ def test_max_pool_tie_rule_through_the_whole_network():
     The all-equal window (1,2) sends everything to its first entry (1,1).
     """
     rng = np.random.default_rng(4)
-    params = net.init_params(rng, np.float64, 1, 2, 4, 1, 1, 3, 2)
+    arch = Architecture(C_in=1, H=2, W=4, C_out=1, K=1, D_1=3, D_2=2)
+    params = net.init_params(rng, np.float64, arch)
     params["w_conv"][...] = 1.0
     params["b_fc1"][...] = 0.5  # keep ReLU units active so delta_pool is not zero
     x = np.array([[[[0.1, 0.5, 0.3, 0.3], [0.5, 0.2, 0.3, 0.3]]]])
     labels = np.array([1])
-    vec = net.loss_and_grads(params, x, labels)
-    loops = net.loss_and_grads_loops(params, x, labels)
+    vec = net.loss_and_grads(params, x, labels, arch)
+    loops = net.loss_and_grads_loops(params, x, labels, arch)
+    assert_same_chain(net.loss_and_grads(params, x, labels, arch, fast=True), loops)
     assert_same_chain(vec, loops)
     delta_pool, delta_conv = vec[2]["delta_pool"], vec[2]["delta_conv"]
     assert np.all(delta_pool != 0)
@@ -164,3 +167,14 @@ def test_bad_inputs_raise_clear_errors(mnist_pair):
         net.forward(params, x[0])
     with pytest.raises(TypeError, match="float32 or float64"):
         net.init_params(np.random.default_rng(0), np.int32)
+
+
+def test_need_dx_false_changes_no_gradient():
+    params = net.init_params(np.random.default_rng(6))
+    x = np.random.default_rng(7).random((8, 1, 28, 28), dtype=np.float32)
+    labels = np.arange(8) % 10
+    loss_a, grads_a, inter_a = net.loss_and_grads(params, x, labels)
+    loss_b, grads_b, inter_b = net.loss_and_grads(params, x, labels, need_dx=False)
+    assert loss_a == loss_b and inter_b["dx"] is None and inter_a["dx"].shape == x.shape
+    for name in net.GRAD_NAMES:
+        assert np.array_equal(grads_a[name], grads_b[name]), name

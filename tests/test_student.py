@@ -8,8 +8,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from mnist_cnn import student
-from mnist_cnn.exercises import EXERCISES
+from mnist_cnn.book import student
+from mnist_cnn.book.exercises import EXERCISES
 
 ROOT = Path(__file__).resolve().parent.parent
 CHAPTERS = sorted((ROOT / "notebooks").glob("*.ipynb"))
@@ -85,7 +85,7 @@ def test_every_exercise_has_an_answer_cell_and_a_check(chapter, edition):
 
 
 def test_student_check_cell_runs_and_fails_on_the_placeholder(capsys):
-    from mnist_cnn import exercises
+    from mnist_cnn.book import exercises
 
     namespace = {"exercises": exercises}
     exec("answer = ...\nexercises.check('1.2', answer)", namespace)

@@ -1,12 +1,12 @@
-"""The exact sympy check of the delta rule (mnist_cnn.symbolic) holds, and can fail."""
+"""The exact sympy check of the delta rule (mnist_cnn.verify.symbolic) holds, and can fail."""
 
 import numpy as np
 import pytest
 import sympy as sp
 
-from mnist_cnn import network as net
-from mnist_cnn import symbolic as sym
-from mnist_cnn.gradcheck import relative_error
+from mnist_cnn.reference import network as net
+from mnist_cnn.verify import symbolic as sym
+from mnist_cnn.verify.gradcheck import relative_error
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +34,7 @@ def test_the_instance_is_off_every_kink_and_matches_numpys_branch(problem):
     branch = problem.branch
     assert branch.pool_gap > 0 and branch.fc1_margin > 0
     params, x, labels = sym.instance_arrays(problem.instance)
-    _, caches = net.forward(params, x)
+    _, caches = net.forward(params, x, sym.TINY)
     # numpy stores the row-major offset i*K_p + j of the first maximum
     offsets = branch.pool_argmax[..., 0] * 2 + branch.pool_argmax[..., 1]
     np.testing.assert_array_equal(caches["pool"].argmax, offsets)
@@ -57,7 +57,7 @@ def test_delta_rule_equals_sympy_diff_for_every_parameter(delta_rule, autodiff):
 
 def test_exact_values_match_the_float64_network(problem, autodiff):
     params, x, labels = sym.instance_arrays(problem.instance)
-    _, grads, _ = net.loss_and_grads(params, x, labels)
+    _, grads, _ = net.loss_and_grads(params, x, labels, sym.TINY)
     for name in net.GRAD_NAMES:
         exact = sym.evaluate(problem, autodiff[name])
         assert relative_error(exact, grads[name]) < 1e-13, name

@@ -15,7 +15,7 @@ import nbformat
 import pytest
 from pagechecks import mathjax_errors, unrendered_tex
 
-from mnist_cnn import slides
+from mnist_cnn.book import slides
 
 ROOT = Path(__file__).resolve().parents[2]
 CHAPTERS = sorted((ROOT / "notebooks").glob("*.ipynb"))

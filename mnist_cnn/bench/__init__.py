@@ -1,0 +1,33 @@
+"""Benchmarks, a maintainer's and a curious reader's tool: ``python -m mnist_cnn.bench``.
+
+* :mod:`.timing` -- best-of-N wall time and a table;
+* :mod:`.conv` -- the convolution in the book's four forms;
+* :mod:`.step` -- the training step by layer, and against PyTorch;
+* :mod:`.cli` -- the command line.
+"""
+
+from .conv import conv_forward_timings
+from .step import (
+    LayerTiming,
+    Throughput,
+    format_layer_table,
+    format_throughput,
+    layer_timings,
+    throughput,
+    torch_network,
+)
+from .timing import TimingRow, format_table, time_call
+
+__all__ = [
+    "LayerTiming",
+    "Throughput",
+    "TimingRow",
+    "conv_forward_timings",
+    "format_layer_table",
+    "format_table",
+    "format_throughput",
+    "layer_timings",
+    "throughput",
+    "time_call",
+    "torch_network",
+]

@@ -1,0 +1,160 @@
+"""``python -m mnist_cnn.bench [conv|train]``: time the book's implementations on this machine.
+
+* ``conv`` (the default): the forward convolution of one batch in the book's
+  four forms, checked against each other before they are timed
+  (:mod:`.conv`);
+* ``train``: the training step and inference at batch 64 in images per second,
+  per layer, and against PyTorch if it is installed (:mod:`.step`).
+
+Timings on a shared or busy machine vary by tens of percent from run to run;
+the ratios are more stable than the absolute numbers. PyTorch is optional and
+pinned in the ``bench`` extra (``pip install -e '.[bench]'``, the CPU wheel).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import numpy as np
+
+from ..architecture import output_size
+from ..tools.runtime import blas_threads, machine_summary, set_blas_threads
+from .conv import conv_forward_timings
+from .step import format_layer_table, format_throughput, layer_timings, throughput
+from .timing import format_table
+
+__all__ = ["main"]
+
+
+def _add_conv_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--batch", type=int, default=64, help="images per batch N (default 64)")
+    parser.add_argument("--channels-in", type=int, default=1, help="C_in (default 1)")
+    parser.add_argument("--channels-out", type=int, default=20, help="C_out (default 20)")
+    parser.add_argument("--size", type=int, default=28, help="H_in = W_in (default 28)")
+    parser.add_argument("--kernel", type=int, default=5, help="K (default 5)")
+    parser.add_argument(
+        "--loop-batch", type=int, default=2,
+        help="images given to the slow loop version, whose time is scaled to --batch (default 2)",
+    )
+    parser.add_argument("--no-loops", action="store_true", help="skip the loop version")
+    parser.add_argument(
+        "--repeat", type=int, default=5, help="timing rounds, best one kept (default 5)"
+    )
+    parser.add_argument(
+        "--dtype", choices=["float32", "float64"], default="float32", help="default float32"
+    )
+    parser.add_argument("--seed", type=int, default=0, help="seed of the random data (default 0)")
+
+
+def _run_conv(args: argparse.Namespace) -> str:
+    rows = conv_forward_timings(
+        batch=args.batch,
+        channels_in=args.channels_in,
+        channels_out=args.channels_out,
+        size=args.size,
+        kernel=args.kernel,
+        loop_batch=args.loop_batch,
+        repeat=args.repeat,
+        dtype=np.dtype(args.dtype).type,
+        seed=args.seed,
+        loops=not args.no_loops,
+    )
+    out = output_size(args.size, args.kernel)
+    title = (
+        f"conv forward, x [{args.batch}, {args.channels_in}, {args.size}, {args.size}] * "
+        f"w [{args.channels_out}, {args.channels_in}, {args.kernel}, {args.kernel}] -> "
+        f"z [{args.batch}, {args.channels_out}, {out}, {out}], {args.dtype}"
+    )
+    footer = (
+        f"\n{machine_summary()}\n"
+        "All forms were checked against the reference on the first "
+        f"{args.loop_batch} images before timing."
+    )
+    if not args.no_loops:
+        footer += (
+            f"\nThe loop time is measured on {args.loop_batch} images and scaled linearly "
+            f"to {args.batch}."
+        )
+    return format_table(rows, title) + footer
+
+
+def _add_train_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--batch", type=int, default=64, help="images per step N (default 64)")
+    parser.add_argument("--repeat", type=int, default=5,
+                        help="timing rounds, best one kept (default 5)")
+    parser.add_argument("--number", type=int, default=10,
+                        help="calls per round (default 10)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="BLAS threads for numpy, and the same for PyTorch "
+                             "(default: numpy's current setting)")
+    parser.add_argument("--no-torch", action="store_true", help="skip the PyTorch comparison")
+    parser.add_argument("--no-layers", action="store_true", help="skip the per-layer breakdown")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the random data (default 0)")
+
+
+def _run_train(args: argparse.Namespace) -> str:
+    for name in ("batch", "repeat", "number"):
+        if getattr(args, name) < 1:
+            raise SystemExit(f"python -m mnist_cnn.bench train: error: --{name} must be >= 1")
+    if args.threads is not None:
+        if args.threads < 1:
+            raise SystemExit("python -m mnist_cnn.bench train: error: --threads must be >= 1")
+        set_blas_threads(args.threads)
+    parts = [f"seed network, float32, batch {args.batch}; {machine_summary()}; "
+             f"OpenBLAS threads in use: {blas_threads() or 'unknown'}"]
+    if not args.no_layers:
+        rows, step_ms = layer_timings(args.batch, args.repeat, args.number, args.seed)
+        parts.append(format_layer_table(
+            rows, step_ms,
+            f"numpy training step by layer, ms per batch (best of {args.repeat} x {args.number}); "
+            "conv backward without dL/dx"))
+    t = throughput(args.batch, args.repeat, args.number, args.seed, use_torch=not args.no_torch)
+    parts.append(format_throughput(
+        t, f"throughput, images/s (best of {args.repeat} rounds x {args.number} calls, "
+           "numpy and PyTorch interleaved)"))
+    return "\n\n".join(parts)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m mnist_cnn.bench",
+        description=(
+            "Time the book's implementations on this machine. With no subcommand, runs "
+            "'conv' (options may follow directly); its defaults are the seed network: a batch "
+            "of 64 MNIST-sized images, 20 filters 5x5."
+        ),
+        epilog="'python -m mnist_cnn.bench SUBCOMMAND --help' lists the options of one benchmark.",
+    )
+    sub = parser.add_subparsers(dest="what", metavar="SUBCOMMAND")
+    conv_help = "conv forward per batch: loops vs per-channel vs channel-parallel im2col vs einsum"
+    _add_conv_arguments(sub.add_parser("conv", help=conv_help, description=conv_help))
+    train_help = ("training step and inference in images/s at batch 64, per-layer breakdown, "
+                  "and PyTorch CPU on the same network if installed")
+    _add_train_arguments(sub.add_parser("train", help=train_help, description=train_help))
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command-line entry point of ``python -m mnist_cnn.bench``.
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        Arguments without the program name; default ``sys.argv[1:]``. With no
+        subcommand ``conv`` runs.
+
+    Returns
+    -------
+    int
+        The process exit code.
+    """
+    parser = _parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    # No subcommand (only options, or nothing): the default benchmark.
+    if not argv or (argv[0].startswith("-") and argv[0] not in ("-h", "--help")):
+        argv = ["conv", *argv]
+    args = parser.parse_args(argv)
+    print(_run_conv(args) if args.what == "conv" else _run_train(args))
+    return 0
+

@@ -1,0 +1,7 @@
+"""``python -m mnist_cnn.book NOTEBOOK...``: see :mod:`mnist_cnn.book.run`."""
+
+import sys
+
+from .run import main
+
+sys.exit(main())

@@ -1,0 +1,439 @@
+"""Small plotting helpers for the notebooks: digits, filters, feature maps, im2col, timings.
+
+What this is: one function per kind of picture the book draws. Each one builds a
+matplotlib figure (through pyplot, so that ``plt.show()`` in a notebook displays
+it) and returns it; none of them calls ``plt.show()`` or saves files.
+What this is not: a plotting library. Layout choices are the book's, and only
+matplotlib is used.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
+
+from ..validate import require_ndim
+
+__all__ = [
+    "show_confusion_matrix",
+    "show_digits",
+    "show_feature_maps",
+    "show_filters",
+    "show_im2col",
+    "show_learning_curves",
+    "show_lr_schedule",
+    "show_mistakes",
+    "show_pool_routing",
+    "show_timings",
+]
+
+
+def _grid(count: int, ncols: int, cell: float = 1.2, title: str | None = None):
+    """A grid of square axes with ticks off; the unused axes are hidden."""
+    ncols = max(1, min(ncols, count))
+    nrows = math.ceil(count / ncols)
+    fig, axes = plt.subplots(
+        nrows, ncols, figsize=(cell * ncols, cell * nrows + (0.4 if title else 0)), squeeze=False
+    )
+    for ax in axes.flat:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    for ax in axes.flat[count:]:
+        ax.set_visible(False)
+    if title:
+        fig.suptitle(title)
+    return fig, axes.flat
+
+
+def show_digits(
+    images: np.ndarray,
+    labels: Sequence[int] | np.ndarray | None = None,
+    ncols: int = 8,
+    title: str | None = None,
+) -> Figure:
+    """Draw a row (or grid) of digits.
+
+    Parameters
+    ----------
+    images : numpy.ndarray, shape [N, 1, H, W] or [N, H, W]
+        Pixel values in [0, 1] (drawn black on white).
+    labels : sequence of int, optional
+        One label per image, shown above it.
+    ncols : int
+        Images per row.
+    title : str, optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    images = np.asarray(images)
+    if images.ndim == 4:
+        images = images[:, 0]
+    require_ndim("images", images, ("N", "H", "W"))
+    fig, axes = _grid(len(images), ncols, title=title)
+    for k, ax in zip(range(len(images)), axes, strict=False):
+        ax.imshow(images[k], cmap="gray_r", vmin=0, vmax=1)
+        if labels is not None:
+            ax.set_title(str(int(labels[k])), fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def show_filters(
+    w: np.ndarray, channel: int = 0, ncols: int = 10, title: str | None = None
+) -> Figure:
+    """Draw the K x K filters ``w[o, channel]`` for every output channel ``o``.
+
+    A diverging colour map centred on 0 (red > 0, blue < 0), one shared scale,
+    so that the filters can be compared with each other.
+
+    Parameters
+    ----------
+    w : numpy.ndarray, shape [C_out, C_in, K, K]
+    channel : int
+        The input channel ``c`` (0-based) to draw.
+    ncols : int
+    title : str, optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    require_ndim("w", w, ("C_out", "C_in", "K", "K"))
+    limit = float(np.abs(w[:, channel]).max()) or 1.0
+    fig, axes = _grid(w.shape[0], ncols, cell=1.0, title=title)
+    for o, ax in zip(range(w.shape[0]), axes, strict=False):
+        ax.imshow(w[o, channel], cmap="RdBu_r", vmin=-limit, vmax=limit)
+        ax.set_title(f"o={o + 1}", fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def show_feature_maps(
+    z: np.ndarray, ncols: int = 10, title: str | None = None, cmap: str = "RdBu_r"
+) -> Figure:
+    """Draw the feature maps of one image, one panel per channel.
+
+    Parameters
+    ----------
+    z : numpy.ndarray, shape [C, H, W]
+        E.g. ``z_conv[0]`` [20, 24, 24] or ``z_pool[0]`` [20, 12, 12].
+    ncols : int
+    title : str, optional
+    cmap : str
+        Diverging by default, centred on 0 with one scale for all maps.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    require_ndim("z", z, ("C", "H", "W"))
+    limit = float(np.abs(z).max()) or 1.0
+    fig, axes = _grid(z.shape[0], ncols, cell=1.1, title=title)
+    for o, ax in zip(range(z.shape[0]), axes, strict=False):
+        ax.imshow(z[o], cmap=cmap, vmin=-limit, vmax=limit)
+        ax.set_title(f"o={o + 1}", fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def show_im2col(
+    x_img: np.ndarray, X: np.ndarray, column: int, stride: int = 1, padding: int = 0
+) -> Figure:
+    """The digit, its im2col matrix with one column highlighted, and that column as a patch.
+
+    Column ``column`` (0-based; ``(m-1)W_c + l`` in 1-based maths) of
+    ``X = X_c`` [K*K, H_c*W_c] (Eq. (2.1)) holds the K x K patch whose top-left
+    corner is at ``((m-1)S + 1 - P, (l-1)S + 1 - P)`` of the image; the three
+    panels make that visible.
+
+    Parameters
+    ----------
+    x_img : numpy.ndarray, shape [H_in, W_in]
+        One channel of one image.
+    X : numpy.ndarray, shape [K*K, H_c*W_c]
+        Its im2col matrix.
+    column : int
+        Column to highlight, ``0 <= column < H_c*W_c``.
+    stride, padding : int
+        As used to build ``X``.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    require_ndim("x_img", x_img, ("H_in", "W_in"))
+    require_ndim("X", X, ("K*K", "H_c*W_c"))
+    K = math.isqrt(X.shape[0])
+    if K * K != X.shape[0]:
+        raise ValueError(f"X must have K*K rows; got {X.shape[0]}")
+    W_c = (x_img.shape[1] - K + 2 * padding) // stride + 1
+    if not 0 <= column < X.shape[1]:
+        raise ValueError(f"column must be in [0, {X.shape[1]}); got {column}")
+    m, l = divmod(column, W_c)
+    top, left = m * stride - padding, l * stride - padding
+
+    fig = plt.figure(figsize=(12, 5.2))
+    grid = fig.add_gridspec(2, 3, width_ratios=[1, 3.2, 1], height_ratios=[1, 1])
+    ax_img = fig.add_subplot(grid[:, 0])
+    ax_mat = fig.add_subplot(grid[0, 1])
+    ax_zoom = fig.add_subplot(grid[1, 1])
+    ax_patch = fig.add_subplot(grid[:, 2])
+    red = {"fill": False, "edgecolor": "tab:red", "linewidth": 2}
+
+    ax_img.imshow(x_img, cmap="gray_r", vmin=0, vmax=1)
+    ax_img.add_patch(Rectangle((left - 0.5, top - 0.5), K, K, **red))
+    ax_img.set_title(
+        f"image {x_img.shape[0]}x{x_img.shape[1]},\npatch at (m, l) = ({m + 1}, {l + 1})"
+    )
+
+    ax_mat.imshow(X, cmap="gray_r", vmin=0, vmax=1, aspect="auto", interpolation="nearest")
+    ax_mat.axvline(column, color="tab:red", linewidth=1)
+    ax_mat.set_title(f"im2col matrix X_c [{X.shape[0]} x {X.shape[1]}], column {column + 1} in red")
+    ax_mat.set_ylabel("row (i-1)K + j")
+
+    # A zoom on the columns around the highlighted one, where single columns are visible.
+    lo = max(0, column - 12)
+    hi = min(X.shape[1], lo + 25)
+    ax_zoom.imshow(X[:, lo:hi], cmap="gray_r", vmin=0, vmax=1, aspect="auto",
+                   interpolation="nearest", extent=(lo + 0.5, hi + 0.5, X.shape[0] - 0.5, -0.5))
+    ax_zoom.add_patch(Rectangle((column + 0.5, -0.5), 1, X.shape[0], **red))
+    ax_zoom.set_title(f"zoom: columns {lo + 1}..{hi}")
+    ax_zoom.set_xlabel("column (m-1)W_c + l (1-based): one per output position")
+    ax_zoom.set_ylabel("row (i-1)K + j")
+
+    ax_patch.imshow(X[:, column].reshape(K, K), cmap="gray_r", vmin=0, vmax=1)
+    ax_patch.set_title(f"column {column + 1}\nfolded to {K}x{K}")
+    for ax in (ax_img, ax_patch):
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.tight_layout()
+    return fig
+
+
+def show_pool_routing(z_map: np.ndarray, argmax: np.ndarray, pool: int, stride: int | None = None,
+                      title: str | None = None) -> Figure:
+    """One feature map with its pooling windows and the entry each window routes to.
+
+    Parameters
+    ----------
+    z_map : numpy.ndarray, shape [H, W]
+        One channel of one image, e.g. ``z_conv[0, 0]``.
+    argmax : numpy.ndarray of int, shape [H_p, W_p]
+        The routing from the pooling cache (row-major offset ``i*K_p + j``).
+    pool : int
+        ``K_p``.
+    stride : int, optional
+        ``S_p``; defaults to ``pool``.
+    title : str, optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    require_ndim("z_map", z_map, ("H", "W"))
+    require_ndim("argmax", argmax, ("H_p", "W_p"))
+    stride = pool if stride is None else stride
+    fig, ax = plt.subplots(figsize=(5, 5))
+    limit = float(np.abs(z_map).max()) or 1.0
+    ax.imshow(z_map, cmap="RdBu_r", vmin=-limit, vmax=limit)
+    p, q = np.indices(argmax.shape)
+    i, j = np.divmod(argmax, pool)
+    ax.scatter((q * stride + j).ravel(), (p * stride + i).ravel(), s=12, c="k", marker="o",
+               label="argmax of its window")
+    for pp in range(argmax.shape[0] + 1):  # window edges (exact for S_p = K_p)
+        ax.axhline(pp * stride - 0.5, color="0.6", linewidth=0.5)
+    for qq in range(argmax.shape[1] + 1):
+        ax.axvline(qq * stride - 0.5, color="0.6", linewidth=0.5)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.02), frameon=False)
+    if title:
+        ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+def show_timings(rows, title: str | None = None) -> Figure:
+    """Horizontal bar chart of milliseconds per batch, on a log scale.
+
+    Parameters
+    ----------
+    rows : sequence of mnist_cnn.bench.TimingRow
+        As returned by :func:`mnist_cnn.bench.conv_forward_timings`.
+    title : str, optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    rows = list(rows)
+    fig, ax = plt.subplots(figsize=(8, 0.55 * len(rows) + 1.2))
+    names = [r.name for r in rows][::-1]
+    ms = [r.ms_per_batch for r in rows][::-1]
+    bars = ax.barh(names, ms, color="tab:blue")
+    ax.set_xscale("log")
+    ax.set_xlabel("ms per batch (log scale)")
+    for bar, r in zip(bars, rows[::-1], strict=True):
+        shown = f"{r.ms_per_batch:,.0f}" if r.ms_per_batch >= 100 else f"{r.ms_per_batch:.3g}"
+        speedup = f"{r.speedup:,.0f}" if r.speedup >= 10 else f"{r.speedup:.2g}"
+        ax.text(bar.get_width() * 1.15, bar.get_y() + bar.get_height() / 2,
+                f"{shown} ms ({speedup}x)", va="center", fontsize=9)
+    # Bars start at the left edge of a log axis: put it well below the fastest time.
+    ax.set_xlim(left=min(ms) / 5, right=max(ms) * 40)
+    if title:
+        ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+def show_learning_curves(curve: Sequence[dict], epochs: Sequence[dict] = (),
+                         title: str | None = None) -> Figure:
+    """Loss and accuracy against epochs, for training and validation.
+
+    Parameters
+    ----------
+    curve : sequence of dict
+        Points of ``mnist_cnn.train.train(..., curve_every=k)``: keys ``epoch``,
+        ``train_loss``, ``train_acc`` (means over the last ``k`` steps) and,
+        optionally, ``val_loss``, ``val_acc``.
+    epochs : sequence of dict, optional
+        Per-epoch records (``train(...).metrics["epochs"]``); their ``val_loss``
+        and ``val_acc`` (whole validation split) are drawn as large dots at the
+        end of each epoch.
+    title : str, optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Two panels: cross-entropy (log scale) and accuracy in percent.
+    """
+    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(11, 3.8))
+    t = [p["epoch"] for p in curve]
+    ax_loss.plot(t, [p["train_loss"] for p in curve], "o-", ms=3, label="train (running mean)")
+    ax_acc.plot(t, [100 * p["train_acc"] for p in curve], "o-", ms=3,
+                label="train (running mean)")
+    if curve and "val_loss" in curve[0]:
+        ax_loss.plot(t, [p["val_loss"] for p in curve], "s-", ms=3, label="validation")
+        ax_acc.plot(t, [100 * p["val_acc"] for p in curve], "s-", ms=3, label="validation")
+    ends = [(float(e["epoch"]), e) for e in epochs if "val_loss" in e]
+    if ends:
+        ax_loss.plot([x for x, _ in ends], [e["val_loss"] for _, e in ends], "k*", ms=10,
+                     label="validation, whole split")
+        ax_acc.plot([x for x, _ in ends], [100 * e["val_acc"] for _, e in ends], "k*", ms=10,
+                    label="validation, whole split")
+    ax_loss.set_yscale("log")
+    ax_loss.set_ylabel("cross-entropy, Eq. (4.1)")
+    ax_acc.set_ylabel("accuracy (%), Eq. (5.4)")
+    low = min([100 * p["train_acc"] for p in curve[len(curve) // 4:]] or [90.0])
+    ax_acc.set_ylim(max(0.0, min(low, 97.0) - 1), 100)
+    for ax in (ax_loss, ax_acc):
+        ax.set_xlabel("epoch")
+        ax.grid(alpha=0.3)
+        ax.legend()
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def show_lr_schedule(rates: Sequence[float] | np.ndarray, steps_per_epoch: int,
+                     title: str | None = None) -> Figure:
+    """The learning rate of every step, against epochs (Eq. (5.2)).
+
+    Parameters
+    ----------
+    rates : sequence of float
+        ``eta_t`` for ``t = 0..T-1``.
+    steps_per_epoch : int
+    title : str, optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    rates = np.asarray(rates)
+    fig, ax = plt.subplots(figsize=(6, 2.8))
+    ax.plot(np.arange(len(rates)) / steps_per_epoch, rates)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("learning rate")
+    ax.grid(alpha=0.3)
+    if title:
+        ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+def show_confusion_matrix(matrix: np.ndarray, title: str | None = None) -> Figure:
+    """A confusion matrix with its counts written in the cells.
+
+    Parameters
+    ----------
+    matrix : numpy.ndarray of int, shape [D_2, D_2]
+        ``matrix[a, b]`` = images of class ``a`` predicted as ``b`` (rows: truth).
+    title : str, optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Off-diagonal cells on a log colour scale (the diagonal would swamp them).
+    """
+    require_ndim("matrix", matrix, ("D_2", "D_2"))
+    classes = matrix.shape[0]
+    off = matrix.astype(float).copy()
+    np.fill_diagonal(off, np.nan)
+    fig, ax = plt.subplots(figsize=(6.2, 5.4))
+    shown = np.where(np.isnan(off), np.nan, np.log10(off + 1))
+    image = ax.imshow(shown, cmap="Reds", vmin=0)
+    for a in range(classes):
+        for b in range(classes):
+            value = int(matrix[a, b])
+            if value or a == b:
+                ax.text(b, a, str(value), ha="center", va="center", fontsize=8,
+                        fontweight="bold" if a == b else "normal")
+    ax.set_xticks(range(classes))
+    ax.set_yticks(range(classes))
+    ax.set_xlabel("predicted class")
+    ax.set_ylabel("true class")
+    fig.colorbar(image, ax=ax, label="log10(count + 1), off the diagonal")
+    if title:
+        ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+def show_mistakes(images: np.ndarray, labels: np.ndarray, predicted: np.ndarray,
+                  confidence: np.ndarray, ncols: int = 8, title: str | None = None) -> Figure:
+    """Misclassified digits, each titled ``label -> predicted`` and the confidence.
+
+    Parameters
+    ----------
+    images : numpy.ndarray, shape [M, 1, H, W] or [M, H, W]
+    labels, predicted : numpy.ndarray of int, shape [M]
+        True and predicted classes.
+    confidence : numpy.ndarray, shape [M]
+        The probability the network gave to its (wrong) prediction.
+    ncols : int
+    title : str, optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    images = np.asarray(images)
+    if images.ndim == 4:
+        images = images[:, 0]
+    require_ndim("images", images, ("M", "H", "W"))
+    fig, axes = _grid(len(images), ncols, cell=1.35, title=title)
+    for k, ax in zip(range(len(images)), axes, strict=False):
+        ax.imshow(images[k], cmap="gray_r", vmin=0, vmax=1)
+        ax.set_title(f"{int(labels[k])} -> {int(predicted[k])}\np = {confidence[k]:.3f}",
+                     fontsize=8)
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,1 @@
+"""Maintainer's tools: atomic file writes and the BLAS/runtime helpers."""

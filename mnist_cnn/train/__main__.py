@@ -1,0 +1,7 @@
+"""``python -m mnist_cnn.train``: see :mod:`mnist_cnn.train.cli`."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())

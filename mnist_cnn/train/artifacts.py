@@ -1,0 +1,134 @@
+"""The files a training run leaves: the weights (npz) and the metrics (JSON), written atomically.
+
+What this is: the weights file format (six named arrays, checked against the
+architecture when read) and the JSON writer.
+What this is not: the training loop (:mod:`.loop`) or the command line (:mod:`.cli`).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import zipfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..architecture import PARAM_NAMES, SEED, Architecture
+from ..tools.files import atomic_write_bytes, atomic_write_text
+from ..validate import FLOAT_DTYPES
+
+__all__ = ["WeightsFileError", "load_weights", "save_weights", "write_json"]
+
+
+class WeightsFileError(ValueError):
+    """A weights file is missing, unreadable, or does not hold the seed network."""
+
+
+def save_weights(path: str | os.PathLike[str], params: Mapping[str, np.ndarray]) -> Path:
+    """Write the six parameter arrays to an ``.npz`` file atomically.
+
+    The file is written to a temporary name in the same folder and renamed
+    over ``path``, so a reader never sees half a file. Parent folders are
+    created.
+
+    Parameters
+    ----------
+    path : path-like
+        Target, e.g. ``runs/full/weights.npz``.
+    params : mapping str -> ndarray
+        Keys :data:`mnist_cnn.architecture.PARAM_NAMES`.
+
+    Returns
+    -------
+    pathlib.Path
+    """
+    path = Path(path)
+    buffer = io.BytesIO()
+    np.savez(buffer, **{name: np.asarray(params[name]) for name in PARAM_NAMES})
+    atomic_write_bytes(path, buffer.getvalue())
+    return path
+
+
+def load_weights(
+    path: str | os.PathLike[str], arch: Architecture = SEED
+) -> dict[str, np.ndarray]:
+    """Read and check a weights file written by :func:`save_weights`.
+
+    Parameters
+    ----------
+    path : path-like
+    arch : Architecture, default SEED
+        The network the file must hold.
+
+    Returns
+    -------
+    dict str -> ndarray
+        The six parameters, all float32 or all float64, of the shapes
+        ``arch.param_shapes``.
+
+    Raises
+    ------
+    WeightsFileError
+        With a one-line message naming the file and the problem: missing,
+        not an npz (e.g. a corrupt or truncated zip), a missing key, a wrong
+        shape or dtype, or a non-finite value.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise WeightsFileError(f"weights file not found: {path}")
+    if not path.is_file():
+        raise WeightsFileError(f"weights path is not a file: {path}")
+    try:
+        loaded = np.load(path, allow_pickle=False)
+        if not isinstance(loaded, np.lib.npyio.NpzFile):
+            raise WeightsFileError(f"{path} is a single .npy array, not an .npz of weights")
+        with loaded as npz:
+            files = set(npz.files)
+            missing = [name for name in PARAM_NAMES if name not in files]
+            if missing:
+                present = ", ".join(sorted(files)) or "no arrays"
+                raise WeightsFileError(f"{path} lacks {', '.join(missing)}; it has {present}")
+            params = {name: npz[name] for name in PARAM_NAMES}
+    except WeightsFileError:
+        raise
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise WeightsFileError(f"{path} is not a readable .npz file ({reason})") from None
+    dtypes = {params[name].dtype for name in PARAM_NAMES}
+    for name, expected in arch.param_shapes.items():
+        a = params[name]
+        if a.dtype not in FLOAT_DTYPES:
+            raise WeightsFileError(f"{path}: {name} must be float32 or float64; got {a.dtype}")
+        if a.shape != expected:
+            raise WeightsFileError(f"{path}: {name} must have shape {expected}; got {a.shape}")
+    if len(dtypes) != 1:
+        raise WeightsFileError(f"{path}: the arrays mix dtypes {sorted(map(str, dtypes))}")
+    bad = [name for name in PARAM_NAMES if not np.isfinite(params[name]).all()]
+    if bad:
+        raise WeightsFileError(f"{path}: non-finite values (nan or inf) in {', '.join(bad)}")
+    return params
+
+
+def write_json(path: str | os.PathLike[str], obj: Any) -> Path:
+    """Write ``obj`` as indented JSON, atomically (temporary file, then rename).
+
+    Parameters
+    ----------
+    path : path-like
+        The target file; parent folders are created.
+    obj : object
+        Anything ``json.dumps`` accepts.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+    """
+    path = Path(path)
+    text = json.dumps(obj, indent=2, sort_keys=False) + "\n"
+    atomic_write_text(path, text)
+    return path

@@ -1,0 +1,436 @@
+"""The training loop of chapter 5: ``train_step`` and ``train``.
+
+What this is: the loop around the functions the earlier chapters derived and
+checked. Each step is :func:`mnist_cnn.reference.network.loss_and_grads` (im2col
+forward, Eq. (3.3); delta-rule backward, Eqs. (4.3)-(4.15); the pooling in its
+equal hot-path form, :mod:`mnist_cnn.fast.pool`) followed by the momentum update
+of :class:`mnist_cnn.train.optim.SGDMomentum`, Eq. (5.1), with the learning
+rate of Eq. (5.2) and random shifts of the training images, Eq. (5.3). Around
+it: seeded shuffling and evaluation (Eq. (5.4), :mod:`.metrics`).
+
+What this is not: a second implementation of the network (there is none), the
+files a run writes (:mod:`.artifacts`) or the command line (:mod:`.cli`). The
+hyper-parameters are checked once, in :class:`TrainConfig`; the loop trusts them.
+
+Reproducibility: one seed fixes everything random (the initial weights, the
+order of the images in every epoch and every shift), through three independent
+streams spawned from ``numpy.random.SeedSequence(seed)``. The arithmetic is
+deterministic for a given machine, numpy/OpenBLAS build and number of BLAS
+threads (OpenBLAS splits a matrix product across threads in a fixed way, and
+no reduction here depends on timing), so the same command gives the same
+weights bit for bit there. Another BLAS, another CPU or another thread count
+may round differently and end a few hundredths of a percent elsewhere.
+
+The command line is :mod:`.cli`: ``python -m mnist_cnn.train --help``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+from ..architecture import SEED
+from ..data import load_mnist
+from ..reference import network as net
+from ..tools.runtime import environment, peak_rss_mib
+from ..validate import checked, require_float_array, require_ndim, require_positive_int
+from .metrics import evaluate
+from .optim import SGDMomentum, check_hyperparameters, learning_rate
+
+__all__ = [
+    "TrainConfig",
+    "TrainResult",
+    "random_shifts",
+    "seed_streams",
+    "shift_images",
+    "train",
+    "train_step",
+]
+
+#: Splits that can be trained on; ``train`` leaves ``val`` out for validation.
+TRAIN_SPLITS = ("train", "train_full")
+EVAL_SPLITS = ("test", "val", "train", "train_full")
+
+
+# --------------------------------------------------------------------------- configuration
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Every knob of a training run; stored in full in the metrics JSON.
+
+    Attributes
+    ----------
+    epochs : int
+        Passes over the training split, >= 1.
+    batch_size : int
+        ``N`` images per step (64 in the seed). The last batch of an epoch is
+        smaller when ``N`` does not divide the split.
+    lr : float
+        Peak learning rate ``eta_0 > 0`` of Eq. (5.2).
+    momentum : float
+        ``mu`` in [0, 1), Eq. (5.1).
+    weight_decay : float
+        ``lambda >= 0``, Eq. (5.1).
+    warmup_epochs : float
+        Linear warm-up length ``T_w`` in epochs (may be fractional), Eq. (5.2).
+    shift : int
+        Largest random shift in pixels, 0 = no augmentation, Eq. (5.3).
+    split : {"train", "train_full"}
+        ``train`` (50,000 images; the 10,000 ``val`` images are evaluated after
+        every epoch) or ``train_full`` (all 60,000; no validation).
+    seed : int
+        Seeds the initial weights, the shuffling and the shifts.
+    max_steps : int or None
+        Stop after this many steps in total (smoke tests); the learning-rate
+        schedule is then laid out over these steps.
+    limit : int or None
+        Use only the first ``limit`` images of every split (smoke tests).
+    eval_batch_size : int
+        Images per forward pass when evaluating (memory, not results).
+    """
+
+    epochs: int = 15
+    batch_size: int = 64
+    lr: float = 0.05
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    warmup_epochs: float = 0.0
+    shift: int = 2
+    split: str = "train_full"
+    seed: int = 0
+    max_steps: int | None = None
+    limit: int | None = None
+    eval_batch_size: int = 1000
+
+    def __post_init__(self) -> None:
+        require_positive_int("epochs", self.epochs)
+        require_positive_int("batch_size", self.batch_size)
+        require_positive_int("shift", self.shift, minimum=0)
+        require_positive_int("seed", self.seed, minimum=0)
+        require_positive_int("eval_batch_size", self.eval_batch_size)
+        if self.max_steps is not None:
+            require_positive_int("max_steps", self.max_steps)
+        if self.limit is not None:
+            require_positive_int("limit", self.limit)
+        check_hyperparameters(self.lr, self.momentum, self.weight_decay)
+        if not (0 <= self.warmup_epochs < self.epochs):
+            raise ValueError(
+                f"warmup_epochs must be in [0, epochs = {self.epochs}); got {self.warmup_epochs}"
+            )
+        if self.split not in TRAIN_SPLITS:
+            raise ValueError(f"split must be one of {', '.join(TRAIN_SPLITS)}; got {self.split!r}")
+
+
+@dataclass
+class TrainResult:
+    """What :func:`train` returns.
+
+    Attributes
+    ----------
+    params : dict str -> ndarray
+        The trained float32 parameters (keys :data:`mnist_cnn.reference.network.PARAM_NAMES`).
+    metrics : dict
+        JSON-ready: ``config``, ``seed``, ``epochs`` (per-epoch train loss and
+        accuracy, and val loss and accuracy for ``split="train"``), ``test``,
+        ``curve``, ``wall_time_s``, ``train_time_s``, ``steps_per_s``,
+        ``images_per_s``, ``peak_rss_mib``, ``environment``.
+    """
+
+    params: dict[str, np.ndarray]
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+
+# --------------------------------------------------------------------------- augmentation
+
+
+def _check_shifts(rng, n, max_shift) -> None:
+    require_positive_int("n", n, minimum=0)
+    require_positive_int("max_shift", max_shift, minimum=0)
+
+
+@checked(_check_shifts)
+def random_shifts(rng: np.random.Generator, n: int, max_shift: int) -> np.ndarray:
+    """Draw ``n`` integer shifts ``(dy, dx)``, each uniform in ``[-s, s]``.
+
+    Parameters
+    ----------
+    rng : numpy.random.Generator
+    n : int
+        Number of images.
+    max_shift : int
+        ``s >= 0``.
+
+    Returns
+    -------
+    ndarray of int64, shape [n, 2]
+    """
+    return rng.integers(-max_shift, max_shift + 1, size=(n, 2))
+
+
+def _check_shift_images(x, shifts) -> None:
+    require_ndim("x", require_float_array("x", x), ("N", "C", "H", "W"))
+    shifts = np.asarray(shifts)
+    if not np.issubdtype(shifts.dtype, np.integer) or shifts.shape != (x.shape[0], 2):
+        raise ValueError(
+            f"shifts must be an integer array [N, 2] = ({x.shape[0]}, 2); "
+            f"got {shifts.dtype} {shifts.shape}"
+        )
+
+
+@checked(_check_shift_images)
+def shift_images(x: np.ndarray, shifts: np.ndarray) -> np.ndarray:
+    """Move every image by its own whole-pixel shift, filling with 0, Eq. (5.3).
+
+    ``x'_{n,c,m,l} = x_{n,c,m-dy_n,l-dx_n}`` if that pixel exists, else 0: a
+    positive ``dy`` moves the digit down, a positive ``dx`` to the right.
+
+    Vectorised, no loop over images: the batch is zero-padded by
+    ``s = max |shift|`` on each side, :func:`numpy.lib.stride_tricks.sliding_window_view`
+    gives every ``H x W`` crop of the padded image as a view, and one fancy
+    index picks crop ``(s - dy_n, s - dx_n)`` for image ``n`` (one copy).
+
+    Parameters
+    ----------
+    x : ndarray, shape [N, C, H, W], float32 or float64
+    shifts : ndarray of int, shape [N, 2]
+        ``(dy_n, dx_n)`` per image, e.g. from :func:`random_shifts`.
+
+    Returns
+    -------
+    ndarray, shape [N, C, H, W], same dtype as ``x``
+        A new array; ``x`` is not modified.
+    """
+    shifts = np.asarray(shifts)
+    n, c, h, w = x.shape
+    s = int(np.abs(shifts).max()) if n else 0
+    if s == 0:
+        return x.copy()
+    padded = np.zeros((n, c, h + 2 * s, w + 2 * s), dtype=x.dtype)
+    padded[:, :, s : s + h, s : s + w] = x
+    crops = sliding_window_view(padded, (h, w), axis=(2, 3))  # [N, C, 2s+1, 2s+1, H, W]
+    # Advanced indices on axes 0, 2, 3 around the slice on axis 1: the result is [N, C, H, W].
+    return crops[np.arange(n), :, s - shifts[:, 0], s - shifts[:, 1]]
+
+
+# --------------------------------------------------------------------------- one step
+
+
+def train_step(
+    params: dict[str, np.ndarray],
+    optimizer: SGDMomentum,
+    x: np.ndarray,
+    labels: np.ndarray,
+    lr: float,
+) -> tuple[float, int]:
+    """One SGD step: loss and gradients by the delta rule, then Eq. (5.1) in place.
+
+    ``dL/dx`` of the first layer is skipped (``need_dx=False``): no parameter
+    depends on it. The input is checked once, at the door of ``loss_and_grads``;
+    the pooling is the equal hot-path form (``fast=True``).
+
+    Parameters
+    ----------
+    params : dict str -> ndarray
+        Updated in place.
+    optimizer : SGDMomentum
+        Built on ``params``.
+    x : ndarray, shape [N, 1, 28, 28], float32
+    labels : ndarray of int, shape [N]
+    lr : float
+        ``eta_t``.
+
+    Returns
+    -------
+    loss : float
+        Eq. (4.1) on this batch, before the update.
+    correct : int
+        Images of the batch classified correctly, before the update.
+    """
+    loss, grads, inter = net.loss_and_grads(params, x, labels, SEED, need_dx=False, fast=True)
+    correct = int(np.count_nonzero(inter["y"].argmax(axis=1) == labels))
+    optimizer.step(grads, lr)
+    return float(loss), correct
+
+
+# --------------------------------------------------------------------------- the loop
+
+
+def seed_streams(seed: int) -> tuple[np.random.Generator, ...]:
+    """The three independent random streams of a run: initial weights, order, shifts.
+
+    Spawned from ``numpy.random.SeedSequence(seed)``, so changing how many
+    shifts are drawn (say ``--shift 0``) does not change the initial weights
+    or the order of the images.
+
+    Parameters
+    ----------
+    seed : int
+        ``>= 0``.
+
+    Returns
+    -------
+    tuple of numpy.random.Generator
+        ``(rng_init, rng_order, rng_shift)``.
+    """
+    seed = require_positive_int("seed", seed, minimum=0)
+    return tuple(np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(3))
+
+
+def _subset(images: np.ndarray, labels: np.ndarray, limit: int | None):
+    return (images, labels) if limit is None else (images[:limit], labels[:limit])
+
+
+def train(
+    config: TrainConfig,
+    *,
+    progress: bool = True,
+    curve_every: int = 0,
+    curve_images: int | None = None,
+    log: Callable[[str], None] | None = None,
+) -> TrainResult:
+    """Train the seed network with mini-batch SGD, Eqs. (5.1)-(5.3), and test it.
+
+    Per epoch: a fresh seeded permutation of the training images, batches of
+    ``config.batch_size``, each shifted at random by up to ``config.shift``
+    pixels (Eq. (5.3)), one :func:`train_step` per batch with the rate of
+    Eq. (5.2). After every epoch the ``val`` split is evaluated if the
+    training split is ``train``; after the last one, the ``test`` split.
+
+    Initialisation: He normal, ``w ~ N(0, 2/fan_in)`` and zero biases
+    (:func:`mnist_cnn.reference.network.init_params`), which keeps the activations and
+    the logits of order 1 at the start, so the softmax is neither saturated
+    nor flat and the first gradients are of a useful size.
+
+    Parameters
+    ----------
+    config : TrainConfig
+    progress : bool, default True
+        Show a tqdm progress bar per epoch (loss, accuracy and rate so far).
+    curve_every : int, default 0
+        If > 0, every ``curve_every`` steps append a point to
+        ``metrics["curve"]``: the mean train loss and accuracy since the last
+        point and the val loss and accuracy (``split="train"`` only).
+    curve_images : int, optional
+        Evaluate the curve points on the first ``curve_images`` val images only
+        (faster); default all.
+    log : callable, optional
+        Receives one summary line per epoch and at the end (default: print,
+        or ``tqdm.write`` with a progress bar).
+
+    Returns
+    -------
+    TrainResult
+    """
+    from tqdm import tqdm  # imported here: only the loop needs it
+
+    start_wall = time.perf_counter()
+    emit = log or (tqdm.write if progress else print)
+    rng_init, rng_order, rng_shift = seed_streams(config.seed)
+
+    images, labels = _subset(*load_mnist(config.split, np.float32), config.limit)
+    val = _subset(*load_mnist("val", np.float32), config.limit) if config.split == "train" else None
+    test_images, test_labels = _subset(*load_mnist("test", np.float32), config.limit)
+
+    params = net.init_params(rng_init, np.float32)
+    optimizer = SGDMomentum(params, config.momentum, config.weight_decay)
+    n = len(labels)
+    steps_per_epoch = math.ceil(n / config.batch_size)
+    total_steps = config.epochs * steps_per_epoch
+    if config.max_steps is not None:
+        total_steps = min(total_steps, config.max_steps)
+    warmup_steps = min(round(config.warmup_epochs * steps_per_epoch), total_steps - 1)
+    epochs_run = math.ceil(total_steps / steps_per_epoch)
+
+    emit(f"training on {config.split}: {n:,} images, {epochs_run} epoch(s) of up to "
+         f"{steps_per_epoch} steps of {config.batch_size} ({total_steps} steps); lr {config.lr} "
+         f"(warm-up {warmup_steps} steps, then cosine), momentum {config.momentum}, weight decay "
+         f"{config.weight_decay}, shifts up to {config.shift} px, seed {config.seed}")
+    epochs: list[dict[str, Any]] = []
+    curve: list[dict[str, Any]] = []
+    curve_loss = curve_correct = curve_seen = 0.0
+    step = images_seen = 0
+    train_seconds = 0.0
+    for epoch in range(1, epochs_run + 1):
+        epoch_start = time.perf_counter()
+        order = rng_order.permutation(n)
+        steps = min(steps_per_epoch, total_steps - step)
+        loss_sum = 0.0
+        correct = seen = 0
+        bar = tqdm(total=steps, desc=f"epoch {epoch}/{epochs_run}", unit="step",
+                   disable=not progress, leave=True, mininterval=0.5, file=sys.stderr)
+        for b in range(steps):
+            idx = order[b * config.batch_size : (b + 1) * config.batch_size]
+            x, t = images[idx], labels[idx]
+            if config.shift:  # the config was checked once: the bare bodies trust it
+                x = shift_images.unchecked(
+                    x, random_shifts.unchecked(rng_shift, len(idx), config.shift))
+            lr = learning_rate.unchecked(step, total_steps, config.lr, warmup_steps)
+            loss, hits = train_step(params, optimizer, x, t, lr)
+            if not math.isfinite(loss):
+                bar.close()
+                raise FloatingPointError(
+                    f"the loss became {loss} at step {step + 1} (epoch {epoch}); "
+                    f"try a smaller --lr than {config.lr}"
+                )
+            loss_sum += loss * len(idx)
+            correct += hits
+            seen += len(idx)
+            curve_loss += loss * len(idx)
+            curve_correct += hits
+            curve_seen += len(idx)
+            images_seen += len(idx)
+            step += 1
+            bar.update(1)
+            if b % 20 == 0 or b == steps - 1:
+                bar.set_postfix(loss=f"{loss_sum / seen:.4f}", acc=f"{100 * correct / seen:.2f}%",
+                                lr=f"{lr:.2g}", refresh=False)
+            if curve_every and step % curve_every == 0:
+                point = {"step": step, "epoch": step / steps_per_epoch,
+                         "train_loss": curve_loss / curve_seen,
+                         "train_acc": curve_correct / curve_seen}
+                curve_loss = curve_correct = curve_seen = 0.0
+                if val is not None:
+                    ev = evaluate(params, val[0][:curve_images], val[1][:curve_images],
+                                  config.eval_batch_size)
+                    point.update(val_loss=ev["loss"], val_acc=ev["accuracy"])
+                curve.append(point)
+        bar.close()
+        train_seconds += time.perf_counter() - epoch_start
+        record: dict[str, Any] = {"epoch": epoch, "steps": steps, "lr_last": lr,
+                                  "train_loss": loss_sum / seen, "train_acc": correct / seen}
+        line = (f"epoch {epoch}/{epochs_run}: train loss {record['train_loss']:.4f} "
+                f"acc {100 * record['train_acc']:.2f}%")
+        if val is not None:
+            ev = evaluate(params, *val, config.eval_batch_size)
+            record.update(val_loss=ev["loss"], val_acc=ev["accuracy"])
+            line += f", val loss {ev['loss']:.4f} acc {100 * ev['accuracy']:.2f}%"
+        record["seconds"] = time.perf_counter() - epoch_start
+        epochs.append(record)
+        emit(line + f" ({record['seconds']:.1f} s)")
+
+    test = evaluate(params, test_images, test_labels, config.eval_batch_size)
+    wall = time.perf_counter() - start_wall
+    metrics: dict[str, Any] = {
+        "config": dataclasses.asdict(config),
+        "seed": config.seed,
+        "steps": step,
+        "images_per_epoch": n,
+        "epochs": epochs,
+        "curve": curve,
+        "test": test,
+        "wall_time_s": wall,
+        "train_time_s": train_seconds,
+        "images_per_s": images_seen / train_seconds,
+        "peak_rss_mib": peak_rss_mib(),
+        "environment": environment(),
+    }
+    return TrainResult(params, metrics)

@@ -1,0 +1,357 @@
+"""Checks at the door: clear errors for bad input, raised once, where the input enters.
+
+What this is: the small functions that check an array's type, dtype and shape,
+a hyper-parameter's value, or a label vector, and raise an error naming the
+expected and the actual value; the :func:`checked` decorator that runs such a
+check in front of a public function; and :func:`network_inputs`, the one check
+of the network's entry points.
+What this is not: a schema library. The helpers behind a public function trust
+their caller and check nothing (see CONTRIBUTING.md, "Validation at the door").
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Mapping, Sequence
+
+import numpy as np
+
+#: The float dtypes the package computes in: float32 for training, float64 for checks.
+FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+#: Axis names of an input batch.
+IMAGE_LAYOUT = ("N", "C_in", "H_in", "W_in")
+#: Axis names of the convolution weights.
+CONV_WEIGHT_LAYOUT = ("C_out", "C_in", "K", "K")
+#: Axis names of a feature map (conv output, pooling input).
+MAP_LAYOUT = ("N", "C", "H", "W")
+
+
+def checked(check: Callable[..., object]) -> Callable[[Callable], Callable]:
+    """Run ``check(*args, **kwargs)`` before the decorated function.
+
+    The decorated function keeps its name, docstring and signature; its bare
+    body, without the check, is ``function.unchecked`` for callers that have
+    already checked their input (e.g. the network composing its layers).
+
+    Parameters
+    ----------
+    check : callable
+        Takes the function's arguments and raises on bad input.
+
+    Examples
+    --------
+    >>> def positive(x):
+    ...     require_positive_int("x", x)
+    >>> @checked(positive)
+    ... def double(x):
+    ...     return 2 * x
+    >>> double(3), double.unchecked(-3)
+    (6, -6)
+    """
+
+    def decorate(function: Callable) -> Callable:
+        @functools.wraps(function)
+        def at_the_door(*args, **kwargs):
+            check(*args, **kwargs)
+            return function(*args, **kwargs)
+
+        at_the_door.unchecked = function
+        return at_the_door
+
+    return decorate
+
+
+def require_float_array(name: str, a: object) -> np.ndarray:
+    """Return ``a`` if it is a float32 or float64 ndarray, else raise.
+
+    Parameters
+    ----------
+    name : str
+        The argument's name, used in the message.
+    a : object
+        The value to check.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``a`` itself (no copy).
+
+    Raises
+    ------
+    TypeError
+        If ``a`` is not an ndarray, or its dtype is not float32/float64.
+    """
+    if not isinstance(a, np.ndarray):
+        raise TypeError(f"{name} must be a numpy.ndarray; got {type(a).__name__}")
+    if a.dtype not in FLOAT_DTYPES:
+        raise TypeError(f"{name} must have dtype float32 or float64; got {a.dtype}")
+    return a
+
+
+def require_ndim(name: str, a: np.ndarray, layout: Sequence[str]) -> np.ndarray:
+    """Check that ``a`` has one axis per entry of ``layout``.
+
+    Raises
+    ------
+    ValueError
+        ``"x must be 4-D [N, C_in, H, W]; got shape (28, 28)"``.
+    """
+    if a.ndim != len(layout):
+        raise ValueError(
+            f"{name} must be {len(layout)}-D [{', '.join(layout)}]; got shape {a.shape}"
+        )
+    return a
+
+
+def require_shape(
+    name: str, a: np.ndarray, expected: Sequence[int | None], layout: Sequence[str]
+) -> np.ndarray:
+    """Check ``a.shape`` against ``expected``; ``None`` entries match any size.
+
+    Raises
+    ------
+    ValueError
+        ``"b must have shape [C_out] = (20,); got (10,)"``.
+    """
+    require_ndim(name, a, layout)
+    if any(e is not None and e != s for e, s in zip(expected, a.shape, strict=True)):
+        shown = ", ".join("*" if e is None else str(e) for e in expected)
+        shown = f"({shown},)" if len(expected) == 1 else f"({shown})"
+        raise ValueError(
+            f"{name} must have shape [{', '.join(layout)}] = {shown}; got {a.shape}"
+        )
+    return a
+
+
+def require_array(
+    name: str,
+    a: object,
+    expected: Sequence[int | None],
+    layout: Sequence[str],
+    dtype: np.dtype | None = None,
+) -> np.ndarray:
+    """Float array of the expected shape (and dtype, if given), in one check.
+
+    Parameters
+    ----------
+    name : str
+    a : object
+    expected : sequence of int or None
+        Size of each axis; ``None`` matches any size.
+    layout : sequence of str
+        Axis names for the message.
+    dtype : numpy.dtype, optional
+        The dtype ``a`` must share with the other arguments.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``a`` itself.
+    """
+    if not isinstance(a, np.ndarray) or a.dtype not in FLOAT_DTYPES:
+        require_float_array(name, a)
+    fits = a.ndim == len(expected)
+    for e, s in zip(expected, a.shape, strict=False):  # a plain loop: this runs every step
+        fits = fits and (e is None or e == s)
+    if not fits:
+        require_shape(name, a, expected, layout)
+    if dtype is not None and a.dtype != dtype:
+        raise TypeError(f"dtype mismatch: {name} is {a.dtype} but the input is {dtype}")
+    return a
+
+
+def require_same_dtype(**arrays: np.ndarray) -> np.dtype:
+    """Check that all arrays share one dtype and return it.
+
+    Mixing float32 and float64 would silently upcast; the layers preserve the
+    caller's dtype instead, so a mix is an error.
+
+    Raises
+    ------
+    TypeError
+        ``"dtype mismatch: x is float32 but w is float64"``.
+    """
+    items = list(arrays.items())
+    first_name, first = items[0]
+    for other_name, other in items[1:]:
+        if other.dtype != first.dtype:
+            raise TypeError(
+                f"dtype mismatch: {first_name} is {first.dtype} but {other_name} is {other.dtype}"
+            )
+    return first.dtype
+
+
+def require_positive_int(name: str, value: object, minimum: int = 1) -> int:
+    """Check a hyper-parameter such as K, stride or padding.
+
+    Parameters
+    ----------
+    name : str
+        The parameter's name, used in the message.
+    value : object
+        The value to check.
+    minimum : int, default 1
+        The smallest allowed value (0 for padding).
+
+    Returns
+    -------
+    int
+        ``value`` as a Python int.
+
+    Raises
+    ------
+    TypeError
+        If ``value`` is not an int.
+    ValueError
+        If ``value < minimum``.
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be an int; got {type(value).__name__}")
+    if value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}; got {value}")
+    return int(value)
+
+
+def require_labels(labels: object, n: int | None, classes: int) -> np.ndarray:
+    """Class labels: an integer ndarray [N] with values in ``0..classes-1``.
+
+    Parameters
+    ----------
+    labels : object
+    n : int or None
+        The batch size ``N`` the labels must match; None for any.
+    classes : int
+        ``D_2``.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``labels`` itself.
+    """
+    if not isinstance(labels, np.ndarray) or not np.issubdtype(labels.dtype, np.integer):
+        got = labels.dtype if isinstance(labels, np.ndarray) else type(labels).__name__
+        raise TypeError(f"labels must be an integer numpy.ndarray; got {got}")
+    if labels.ndim != 1 or (n is not None and labels.shape[0] != n):
+        require_shape("labels", labels, (n,), ("N",))
+    if labels.size and (labels.min() < 0 or labels.max() >= classes):
+        raise ValueError(
+            f"labels must lie in [0, {classes - 1}]; got min {labels.min()}, max {labels.max()}"
+        )
+    return labels
+
+
+def network_inputs(
+    params: Mapping[str, np.ndarray], x: object, arch, labels: object = None
+) -> None:
+    """The network's door: ``x`` and every parameter match ``arch``, one dtype, labels in range.
+
+    Parameters
+    ----------
+    params : mapping str -> ndarray
+        Keys and shapes of ``arch.param_shapes``.
+    x : object
+        Must be a float array [N, C_in, H, W] of ``arch``.
+    arch : mnist_cnn.architecture.Architecture
+    labels : object, optional
+        If given, integer labels [N] in ``0..D_2-1``.
+    """
+    require_array("x", x, (None, arch.C_in, arch.H, arch.W), IMAGE_LAYOUT)
+    shapes = arch.param_shapes
+    if not params.keys() >= shapes.keys():
+        missing = sorted(set(shapes) - set(params))
+        raise KeyError(f"params lacks {missing}; expected keys {list(shapes)}")
+    for name, shape in shapes.items():
+        require_array(name, params[name], shape, arch.param_layouts[name], x.dtype)
+    if labels is not None:
+        require_labels(labels, x.shape[0], arch.D_2)
+
+
+# --------------------------------------------------------------------------- the layers' doors
+# One check per layer signature, shared by the loop references and the vectorised layers.
+
+
+def _fits(name: str, size: int, kernel: int, padding: int) -> None:
+    if size + 2 * padding < kernel:
+        raise ValueError(f"kernel {kernel} does not fit into {name} {size} with padding {padding}")
+
+
+def image_args(x: object, padding: int = 0) -> None:
+    """``x`` [N, C_in, H_in, W_in] float, ``padding >= 0`` (Eq. (1.2))."""
+    require_ndim("x", require_float_array("x", x), IMAGE_LAYOUT)
+    require_positive_int("padding", padding, minimum=0)
+
+
+def conv_args(x: object, w: object, b: object = None, stride: int = 1, padding: int = 0) -> None:
+    """Inputs of a convolution, Eq. (1.3): shapes agree, one dtype, the kernel fits."""
+    image_args(x, padding)
+    require_ndim("w", require_float_array("w", w), CONV_WEIGHT_LAYOUT)
+    c_out, k = w.shape[0], w.shape[2]
+    if w.shape[3] != k:
+        raise ValueError(f"w must have a square kernel [C_out, C_in, K, K]; got {w.shape}")
+    require_shape("w", w, (c_out, x.shape[1], k, k), CONV_WEIGHT_LAYOUT)  # C_in of x
+    require_same_dtype(x=x, w=w)
+    if b is not None:
+        require_array("b", b, (c_out,), ("C_out",), x.dtype)
+    require_positive_int("stride", stride)
+    _fits("input", min(x.shape[2:]), k, padding)
+
+
+def conv_backward_args(
+    delta: object, x: object, w: object, stride: int = 1, padding: int = 0
+) -> None:
+    """Inputs of the convolution's backward loops, Eqs. (4.12)-(4.14)."""
+    conv_args(x, w, None, stride, padding)
+    h_c, w_c = ((s - w.shape[2] + 2 * padding) // stride + 1 for s in x.shape[2:])
+    require_array("delta", delta, (x.shape[0], w.shape[0], h_c, w_c),
+                  ("N", "C_out", "H_c", "W_c"), x.dtype)
+
+
+def pool_args(z: object, pool: int = 2, stride: int | None = None) -> None:
+    """Inputs of max-pooling, Eq. (1.5): a float map [N, C, H, W], a window that fits."""
+    require_ndim("z", require_float_array("z", z), MAP_LAYOUT)
+    require_positive_int("pool", pool)
+    if stride is not None:
+        require_positive_int("stride", stride)
+    _fits("input", min(z.shape[2:]), pool, 0)
+
+
+def pool_backward_args(
+    delta_pool: object, z: object, pool: int = 2, stride: int | None = None
+) -> None:
+    """Inputs of the pooling backward loop, Eq. (4.11)."""
+    pool_args(z, pool, stride)
+    s = pool if stride is None else stride
+    h_p, w_p = ((size - pool) // s + 1 for size in z.shape[2:])
+    require_array("delta_pool", delta_pool, (z.shape[0], z.shape[1], h_p, w_p),
+                  ("N", "C", "H_p", "W_p"), z.dtype)
+
+
+def fc_args(a: object, w: object, b: object = None) -> None:
+    """Inputs of a fully connected layer, Eq. (1.8): ``a`` [N, D_in], ``w`` [D_out, D_in]."""
+    require_ndim("a", require_float_array("a", a), ("N", "D_in"))
+    require_ndim("w", require_float_array("w", w), ("D_out", "D_in"))
+    require_array("w", w, (w.shape[0], a.shape[1]), ("D_out", "D_in"), a.dtype)
+    if b is not None:
+        require_array("b", b, (w.shape[0],), ("D_out",), a.dtype)
+
+
+def fc_backward_args(delta: object, a: object, w: object) -> None:
+    """Inputs of the fully connected backward loops, Eqs. (4.5)/(4.6)."""
+    fc_args(a, w)
+    require_array("delta", delta, (a.shape[0], w.shape[0]), ("N", "D_out"), a.dtype)
+
+
+def matrix_args(z: object, layout: Sequence[str] = ("N", "D")) -> None:
+    """A float matrix [N, D] (ReLU, softmax inputs)."""
+    require_ndim("z", require_float_array("z", z), layout)
+
+
+def probability_args(y: object, labels: object) -> None:
+    """Softmax outputs [N, D_2] and their labels (Eqs. (4.1), (4.3))."""
+    require_ndim("y", require_float_array("y", y), ("N", "D_2"))
+    require_labels(labels, y.shape[0], y.shape[1])
+
+
+def same_shape_args(name: str, a: object, b: np.ndarray) -> None:
+    """``a`` is a float array of ``b``'s shape and dtype (a delta against its forward value)."""
+    require_array(name, a, b.shape, tuple(f"d{k}" for k in range(b.ndim)), b.dtype)

@@ -1,0 +1,1 @@
+"""Independent checks of the derivations: centred finite differences and exact sympy."""
