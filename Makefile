@@ -50,9 +50,12 @@ tag-notebooks: $(STAMP)
 	$(BIN)/python -m mnist_cnn.book.student prepare $(NOTEBOOKS)
 	$(BIN)/python -m mnist_cnn.book.slides tag $(NOTEBOOKS)
 
+# Doctests run on mnist_cnn alone: collected together with tests/, tests/conftest.py and
+# tests/browser/conftest.py would clash as two top-level modules named conftest.
 test: $(STAMP) lint slides student
+	$(BIN)/python -m pytest mnist_cnn --doctest-modules -q
 	MNIST_CNN_SLIDES=$(SLIDES) MNIST_CNN_STUDENT=$(STUDENT) \
-	$(BIN)/python -m pytest tests mnist_cnn notebooks --doctest-modules \
+	$(BIN)/python -m pytest tests notebooks \
 		--nbval --nbval-current-env \
 		--nbval-sanitize-with tests/nbval_sanitize.cfg
 
