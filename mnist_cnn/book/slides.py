@@ -33,7 +33,7 @@ from pathlib import Path
 from ..tools.files import atomic_write_text
 
 WIDTH, HEIGHT = 1280, 720  # the slide, in CSS pixels
-BUDGET = 610  # estimated height allowed per slide: the estimate is rough, the test is exact
+BUDGET = 590  # estimated height allowed per slide: the estimate is rough, the test is exact
 CODE_LINES = 12  # a listing longer than this is cut to its first CODE_LINES - 1 lines
 FIGURE_CODE_LINES = 3  # a plotting cell shows its figure; its code is cut harder
 OUTPUT_LINES = 12  # the same for printed output
