@@ -156,8 +156,11 @@ def prepare(nb, chapter: str) -> int:
             changed += before != (cell.source, json.dumps(cell.metadata, sort_keys=True))
             continue
         tags = cell.metadata.setdefault("tags", [])
-        if "solution" not in tags:
-            tags.append("solution")
+        # "solution" marks it for the student edition; "hide-cell" folds it on the HTML site
+        # (myst-nb shows a "show" toggle), as the collapse does in JupyterLab.
+        for tag in ("solution", "hide-cell"):
+            if tag not in tags:
+                tags.append(tag)
         cell.metadata["jupyter"] = {"source_hidden": True, "outputs_hidden": True}
         # the collapsed cell shows its first line: keep only the label there
         cell.source = re.sub(r"\A# Solution (\d+)\. (\S)", r"# Solution \1.\n# \2", cell.source)
