@@ -19,22 +19,27 @@ A smoke test, and evaluating saved weights::
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import shlex
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
 
 from ..data import MnistDataError, load_mnist
 from ..tools.runtime import set_blas_threads
 from ..validate import require_positive_int
-from .artifacts import WeightsFileError, load_weights, save_weights, write_json
-from .loop import EVAL_SPLITS, TRAIN_SPLITS, TrainConfig, _subset, train
+from .artifacts import WeightsFileError, commit_results, load_weights
+from .checkpoint import CHECKPOINT, load_checkpoint, prepare_out, save_checkpoint
+from .loop import EVAL_SPLITS, TRAIN_SPLITS, TrainConfig, TrainingInterrupted, _subset, train
 from .metrics import evaluate
 
 __all__ = ["main"]
 
 
-def _parser() -> argparse.ArgumentParser:
+def _parser(explicit_only: bool = False) -> argparse.ArgumentParser:
+    """The parser; with ``explicit_only``, train options not given are None in the result."""
     defaults = TrainConfig()
     parser = argparse.ArgumentParser(
         prog="python -m mnist_cnn.train",
@@ -59,8 +64,12 @@ def _parser() -> argparse.ArgumentParser:
         description=(
             "Mini-batch SGD with momentum and weight decay (Eq. 5.1), linear warm-up then cosine "
             "learning rate (Eq. 5.2) and random shifts of the training images (Eq. 5.3). Prints "
-            "a progress bar per epoch, then the test accuracy, the wall time and the peak memory; "
-            "writes OUT/weights.npz and OUT/metrics.json atomically."
+            "a progress bar per epoch, then the test accuracy, the wall time and the peak memory. "
+            "OUT is checked before the first step. A checkpoint (weights, optimiser velocity, "
+            "random-generator states, epoch and step, metrics so far) is written atomically to "
+            "OUT/checkpoint.npz after every epoch and on Ctrl-C at the next step; --resume "
+            "continues it bit for bit (same machine and --threads). At the end OUT/weights.npz "
+            "and OUT/metrics.json are written, then OUT/manifest.json with their sha256."
         ),
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
@@ -100,6 +109,13 @@ def _parser() -> argparse.ArgumentParser:
                    help="BLAS threads (default: the library's own choice, usually one per "
                         "core; 1 can be faster on a busy machine)")
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
+    t.add_argument("--resume", action="store_true",
+                   help="continue the run in --out from its checkpoint.npz (options not given "
+                        "are the checkpoint's; given ones must equal them)")
+    t.add_argument("--force", action="store_true",
+                   help="replace an earlier run in --out (without it, an earlier run is refused)")
+    if explicit_only:
+        t.set_defaults(**{action.dest: None for action in t._actions})
 
     e = sub.add_parser(
         "evaluate", help="accuracy and loss of saved weights on a split",
@@ -119,25 +135,68 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _run_train(args: argparse.Namespace, argv: list[str]) -> int:
-    config = TrainConfig(  # checks every value; argparse only converted the types
-        epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, momentum=args.momentum,
-        weight_decay=args.weight_decay, warmup_epochs=args.warmup_epochs, shift=args.shift,
-        split=args.split, seed=args.seed, max_steps=args.max_steps, limit=args.limit,
-        eval_batch_size=args.eval_batch_size,
-    )
-    result = train(config, progress=not args.no_progress)
+_CONFIG_FIELDS = tuple(f.name for f in dataclasses.fields(TrainConfig))
+
+
+def _config(args: argparse.Namespace, argv: list[str], out: Path) -> tuple[TrainConfig, object]:
+    """The run's config (checked by TrainConfig), and the state to resume from, if any."""
+    given = {k: v for k, v in vars(args).items() if k in _CONFIG_FIELDS}
+    if not args.resume:
+        return TrainConfig(**given), None
+    state = load_checkpoint(out)
+    explicit = {k for k, v in vars(_parser(explicit_only=True).parse_args(argv)).items()
+                if v is not None}
+    stored = {k: v for k, v in state.config.items() if k in _CONFIG_FIELDS}
+    return TrainConfig(**{**stored, **{k: given[k] for k in explicit if k in given}}), state
+
+
+def _run_train(args: argparse.Namespace, argv: list[str], prog: str) -> int:
+    out = prepare_out(args.out, force=args.force, resume=args.resume)  # before the first step
+    config, resume = _config(args, argv, out)
+    interrupted = []
+    saved: list[str] = []
+
+    def on_sigint(signum, frame):  # noqa: ARG001 - the signal module's signature
+        if interrupted:  # a second Ctrl-C: stop now
+            raise KeyboardInterrupt
+        interrupted.append(signum)
+        print(f"{prog}: Ctrl-C: stopping after this step and saving a checkpoint "
+              "(Ctrl-C again to stop at once)", file=sys.stderr)
+
+    def checkpoint(state) -> None:
+        path = save_checkpoint(out, state)
+        saved[:] = [f"{path} ({state.describe()})"]
+
+    previous = (signal.signal(signal.SIGINT, on_sigint)
+                if threading.current_thread() is threading.main_thread() else None)
+    try:
+        result = train(config, progress=not args.no_progress, resume=resume,
+                       checkpoint=checkpoint, stop=lambda: bool(interrupted))
+    except TrainingInterrupted:
+        print(f"{prog}: interrupted; saved {saved[0]}. Continue with: "
+              f"python -m mnist_cnn.train --out {shlex.quote(str(out))} --resume",
+              file=sys.stderr)
+        return 130
+    except KeyboardInterrupt:
+        what = f"the last checkpoint is {saved[0]}" if saved else (
+            "nothing was saved by this process" + (f"; {out / CHECKPOINT} is unchanged"
+                                                   if resume is not None else ""))
+        print(f"{prog}: interrupted; {what}", file=sys.stderr)
+        return 130
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
     metrics = result.metrics
-    weights_path = save_weights(args.out / "weights.npz", result.params)
-    metrics["weights"] = str(weights_path)
+    metrics["weights"] = str(out / "weights.npz")
     metrics["command"] = shlex.join(["python", "-m", "mnist_cnn.train", *argv])
-    metrics_path = write_json(args.out / "metrics.json", metrics)
+    paths = commit_results(out, result.params, metrics)
     test = metrics["test"]
     print(f"test accuracy {100 * test['accuracy']:.2f}% ({test['correct']}/{test['images']}), "
           f"test loss {test['loss']:.4f}")
     print(f"wall time {metrics['wall_time_s']:.1f} s ({metrics['images_per_s']:.0f} training "
           f"images/s), peak RSS {metrics['peak_rss_mib']:.0f} MiB")
-    print(f"saved {weights_path} and {metrics_path}")
+    print(f"saved {paths['weights']} and {paths['metrics']}, then {paths['manifest']} "
+          f"(their sha256); the checkpoint {out / CHECKPOINT} holds the last epoch's state")
     return 0
 
 
@@ -167,7 +226,8 @@ def main(argv: list[str] | None = None) -> int:
     Returns
     -------
     int
-        0 on success, 1 on a failure, 2 on bad input (arguments or weight file).
+        0 on success, 1 on a failure, 2 on bad input (arguments, weights, data or
+        checkpoint file, output folder), 130 on Ctrl-C.
     """
     parser = _parser()
     argv = sys.argv[1:] if argv is None else list(argv)
@@ -180,11 +240,14 @@ def main(argv: list[str] | None = None) -> int:
             set_blas_threads(args.threads)
         if args.command == "evaluate":
             return _run_evaluate(args)
-        return _run_train(args, argv)
+        return _run_train(args, argv, prog)
     except (WeightsFileError, ValueError, TypeError) as exc:  # bad input: one line, exit 2
         print(f"{prog}: error: {exc} (see --help)", file=sys.stderr)
         return 2
-    except (MnistDataError, FloatingPointError, OSError) as exc:
+    except MnistDataError as exc:  # a data file that cannot be used: one line, exit 2
+        print(f"{prog}: error: {exc}", file=sys.stderr)
+        return 2
+    except (FloatingPointError, OSError) as exc:
         print(f"{prog}: error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
