@@ -72,7 +72,7 @@ def _bad_checkpoints(folder: Path):
     """Yield (label, expected message) after making folder/checkpoint.npz bad in one way."""
     path = folder / "checkpoint.npz"
     path.write_text("not a zip")
-    yield "text", "is not a readable checkpoint"
+    yield "text", "is a text file, not an .npz archive"
     np.savez(path, state=np.frombuffer(b'{"format": "other/9"}', dtype=np.uint8))
     yield "format", "has format 'other/9'"
     np.savez(path, state=np.frombuffer(b"\xff\xfe", dtype=np.uint8))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import math
 import os
 import zipfile
 from collections.abc import Mapping
@@ -20,6 +21,7 @@ import numpy as np
 
 from ..architecture import PARAM_NAMES, SEED, Architecture
 from ..tools.files import atomic_write_bytes, atomic_write_text
+from ..tools.npz import NpzHeaderError, npz_headers
 from ..validate import FLOAT_DTYPES
 
 __all__ = [
@@ -65,6 +67,25 @@ def save_weights(path: str | os.PathLike[str], params: Mapping[str, np.ndarray])
     return path
 
 
+def _check_weight_headers(path: Path, arch: Architecture) -> None:
+    """Names, shapes and dtypes from the npy headers: nothing is allocated for a bad file."""
+    largest = max(math.prod(shape) for shape in arch.param_shapes.values()) * 8
+    try:
+        headers = npz_headers(path, max_bytes=largest)
+    except NpzHeaderError as exc:
+        raise WeightsFileError(str(exc)) from None
+    missing = [name for name in PARAM_NAMES if name not in headers]
+    if missing:
+        present = ", ".join(sorted(headers)) or "no arrays"
+        raise WeightsFileError(f"{path} lacks {', '.join(missing)}; it has {present}")
+    for name, expected in arch.param_shapes.items():
+        shape, dtype = headers[name]
+        if dtype not in FLOAT_DTYPES:
+            raise WeightsFileError(f"{path}: {name} must be float32 or float64; got {dtype}")
+        if shape != expected:
+            raise WeightsFileError(f"{path}: {name} must have shape {expected}; got {shape}")
+
+
 def load_weights(
     path: str | os.PathLike[str], arch: Architecture = SEED
 ) -> dict[str, np.ndarray]:
@@ -94,10 +115,9 @@ def load_weights(
         raise WeightsFileError(f"weights file not found: {path}")
     if not path.is_file():
         raise WeightsFileError(f"weights path is not a file: {path}")
+    _check_weight_headers(path, arch)  # before any array is read
     try:
         loaded = np.load(path, allow_pickle=False)
-        if not isinstance(loaded, np.lib.npyio.NpzFile):
-            raise WeightsFileError(f"{path} is a single .npy array, not an .npz of weights")
         with loaded as npz:
             files = set(npz.files)
             missing = [name for name in PARAM_NAMES if name not in files]

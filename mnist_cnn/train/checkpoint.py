@@ -33,6 +33,7 @@ import numpy as np
 
 from ..architecture import PARAM_NAMES, SEED
 from ..tools.files import atomic_write
+from ..tools.npz import NpzHeaderError, npz_headers
 
 __all__ = [
     "CHECKPOINT",
@@ -48,6 +49,8 @@ CHECKPOINT = "checkpoint.npz"
 #: The files a run leaves in its folder; any of them marks the folder as an earlier run.
 RUN_FILES = (CHECKPOINT, "weights.npz", "metrics.json", "manifest.json")
 FORMAT = "mnist_cnn.checkpoint/1"
+#: The largest array a checkpoint holds is w_fc1 (5.8 MB); anything far larger is not one.
+MAX_ARRAY_BYTES = 64 * 2**20
 #: Tests only: seconds to sleep half-way through writing a checkpoint (fault injection).
 WRITE_DELAY_ENV = "MNIST_CNN_TEST_CHECKPOINT_WRITE_DELAY"
 
@@ -170,9 +173,12 @@ def load_checkpoint(out: str | os.PathLike[str]) -> RunState:
         raise CheckpointError(f"no checkpoint to resume from: {path} does not exist "
                               "(start the run without --resume)")
     try:
+        npz_headers(path, max_bytes=MAX_ARRAY_BYTES)  # nothing allocated for a bad file
         with np.load(path, allow_pickle=False) as npz:
             arrays = {name: npz[name] for name in npz.files}
         meta = json.loads(arrays.pop("state").tobytes().decode("utf-8"))
+    except NpzHeaderError as exc:
+        raise CheckpointError(f"{path} is not a usable checkpoint: {exc}") from None
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, UnicodeDecodeError,
             AttributeError) as exc:
         raise CheckpointError(f"{path} is not a readable checkpoint ({exc})") from None
