@@ -119,6 +119,10 @@ def _out_cases(tmp: Path):
         (["--seed", str(2**64)], ["seed must be <= "]),
         (["--limit", "0"], ["limit must be >= 1"]),
         (["--max-steps", "0"], ["max_steps must be >= 1"]),
+        (["--threads", "100000"], ["threads must be <= 1024"]),
+        (["evaluate", "w.npz", "--batch-size", "0"], ["--batch-size must be >= 1"]),
+        (["evaluate", "w.npz", "--batch-size", "10000000"], ["--batch-size must be <= 10,000"]),
+        (["evaluate", "w.npz", "--limit", "-5"], ["--limit must be >= 1"]),
     ]
     if os.geteuid() != 0:  # root writes anywhere: the read-only case needs a normal user
         cases.append((["--out", str(ro / "sub")], ["is not a writable folder"]))
@@ -133,10 +137,10 @@ def test_bad_out_and_numbers_are_refused_before_the_first_step(tmp_path, run_cli
     monkeypatch.setattr("mnist_cnn.train.cli.train", no_training)
     cases = _out_cases(tmp_path)
     for argv, fragments in cases:
-        code, out, err = run_cli(*argv, "--no-progress")
+        code, out, err = run_cli(*argv, *(() if argv[0] == "evaluate" else ("--no-progress",)))
         clear_error(code, err, *fragments)
     assert (tmp_path / "run" / "weights.npz").exists()  # the refused run is untouched
-    assert len(cases) >= 14
+    assert len(cases) >= 18
 
 
 def test_force_replaces_and_resume_continues_through_the_cli(tmp_path, run_cli):

@@ -32,10 +32,22 @@ from ..tools.runtime import set_blas_threads
 from ..validate import require_positive_int
 from .artifacts import WeightsFileError, commit_results, load_weights
 from .checkpoint import CHECKPOINT, load_checkpoint, prepare_out, save_checkpoint
-from .loop import EVAL_SPLITS, TRAIN_SPLITS, TrainConfig, TrainingInterrupted, _subset, train
+from .loop import (
+    EVAL_SPLITS,
+    LIMIT_REASONS,
+    LIMITS,
+    TRAIN_SPLITS,
+    TrainConfig,
+    TrainingInterrupted,
+    _subset,
+    train,
+)
 from .metrics import evaluate
 
 __all__ = ["main"]
+
+#: More BLAS threads than this is a typo (the machines this runs on have a few cores).
+MAX_THREADS = 1024
 
 
 def _parser(explicit_only: bool = False) -> argparse.ArgumentParser:
@@ -203,6 +215,10 @@ def _run_train(args: argparse.Namespace, argv: list[str], prog: str) -> int:
 def _run_evaluate(args: argparse.Namespace) -> int:
     if args.limit is not None:
         require_positive_int("--limit", args.limit)
+    require_positive_int("--batch-size", args.batch_size)
+    if args.batch_size > LIMITS["eval_batch_size"]:
+        raise ValueError(f"--batch-size must be <= {LIMITS['eval_batch_size']:,} "
+                         f"({LIMIT_REASONS['eval_batch_size']}); got {args.batch_size:,}")
     params = load_weights(args.weights)
     images, labels = _subset(*load_mnist(args.split, params["w_fc1"].dtype), args.limit)
     start = time.perf_counter()
@@ -237,6 +253,9 @@ def main(argv: list[str] | None = None) -> int:
     prog = parser.prog
     try:
         if args.threads is not None:
+            require_positive_int("threads", args.threads)
+            if args.threads > MAX_THREADS:
+                raise ValueError(f"threads must be <= {MAX_THREADS}; got {args.threads:,}")
             set_blas_threads(args.threads)
         if args.command == "evaluate":
             return _run_evaluate(args)
@@ -247,7 +266,7 @@ def main(argv: list[str] | None = None) -> int:
     except MnistDataError as exc:  # a data file that cannot be used: one line, exit 2
         print(f"{prog}: error: {exc}", file=sys.stderr)
         return 2
-    except (FloatingPointError, OSError) as exc:
+    except (FloatingPointError, OSError, RuntimeError) as exc:
         print(f"{prog}: error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
