@@ -261,6 +261,8 @@ def _stored_arrays(path: Path, hint: str) -> dict[str, np.ndarray]:
         if key not in _array_cache:
             _verify_sha256(path, key)
             _array_cache[key] = _read_npz(path)
+    except MnistDataError:
+        raise
     except OSError as exc:  # e.g. no permission: still one documented error class
         raise MnistDataError(f"{path} cannot be read: {exc.strerror or exc}") from exc
     return _array_cache[key]
