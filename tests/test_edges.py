@@ -276,3 +276,38 @@ def test_the_allocation_limit_is_configurable(monkeypatch):
     with pytest.raises(ValueError, match="MNIST_CNN_MAX_ALLOC_GIB must be a number > 0"):
         I.im2col(x, 5)
     assert validate.MAX_ALLOC_ENV == "MNIST_CNN_MAX_ALLOC_GIB"
+
+
+def test_the_network_and_training_helpers_leave_read_only_inputs_alone():
+    from mnist_cnn import train as T
+
+    rng = np.random.default_rng(1)
+    params = net.init_params(rng, np.float64)
+    x = rng.random((2, 1, 28, 28))
+    labels = np.array([3, 7])
+    shifts = np.array([[1, -2], [0, 2]])
+    calls = [
+        ("forward", net.forward, (params, x)),
+        ("forward fast", lambda p, x: net.forward(p, x, fast=True), (params, x)),
+        ("loss_only", net.loss_only, (params, x, labels)),
+        ("loss_and_grads", net.loss_and_grads, (params, x, labels)),
+        ("loss_and_grads fast", lambda *a: net.loss_and_grads(*a, fast=True),
+         (params, x, labels)),
+        ("shift_images", T.shift_images, (x, shifts)),
+        ("predict", T.predict, (params, x)),
+        ("evaluate", T.evaluate, (params, x, labels)),
+    ]
+    for name, function, args in calls:
+        inputs = list(_arrays(args))
+        before = [a.tobytes() for a in inputs]
+        for a in inputs:
+            a.setflags(write=False)
+        result = function(*args)
+        assert [a.tobytes() for a in inputs] == before, name
+        # The outputs proper (the caches keep references to the inputs by design).
+        if name.startswith("forward"):
+            result = result[0]
+        elif name.startswith("loss_and_grads"):
+            result = result[:2]
+        for out in _arrays(result):
+            assert not any(np.shares_memory(out, a) for a in inputs), name
