@@ -10,6 +10,10 @@ The full run (about 3 minutes on 2 idle cores, longer on a busy machine)::
 
     python -m mnist_cnn.train --epochs 15 --out runs/full
 
+Continuing it after Ctrl-C or a crash (from ``runs/full/checkpoint.npz``)::
+
+    python -m mnist_cnn.train --out runs/full --resume
+
 A smoke test, and evaluating saved weights::
 
     python -m mnist_cnn.train --epochs 1 --max-steps 20 --limit 512 --out runs/smoke
@@ -64,6 +68,7 @@ def _parser(explicit_only: bool = False) -> argparse.ArgumentParser:
             "examples:\n"
             "  python -m mnist_cnn.train --epochs 15 --out runs/full\n"
             "  python -m mnist_cnn.train --max-steps 20 --limit 512 --out runs/smoke\n"
+            "  python -m mnist_cnn.train --out runs/full --resume   # after Ctrl-C or a crash\n"
             "  python -m mnist_cnn.train evaluate runs/full/weights.npz\n"
             "'python -m mnist_cnn.train SUBCOMMAND --help' lists the options of one subcommand."
         ),
