@@ -290,3 +290,33 @@ def test_sigkill_at_20_random_moments_then_resume_is_bit_for_bit(tmp_path):
     assert identical
     metrics = [json.loads((folder / "metrics.json").read_text()) for folder in (reference, out)]
     assert _without_timings(metrics[0]["epochs"]) == _without_timings(metrics[1]["epochs"])
+
+
+def test_a_failure_while_writing_the_results_says_what_is_safe(tmp_path, run_cli, monkeypatch):
+    """Issue 11: weights written, metrics not: no manifest, and the message names the checkpoint."""
+    argv = ["--out", str(tmp_path), "--limit", "64", "--batch-size", "32", "--epochs", "1",
+            "--split", "train_full", "--no-progress"]
+    real_write_json = T.artifacts.write_json
+
+    def disk_full(path, obj):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(T.artifacts, "write_json", disk_full)
+    code, _, err = run_cli(*argv)
+    last = err.strip().splitlines()[-1]
+    assert code == 1 and "No space left on device" in last
+    assert f"the last checkpoint is {tmp_path / 'checkpoint.npz'} (step 2 (after epoch 1)" in last
+    assert "--resume" in last
+    assert (tmp_path / "weights.npz").exists() and not (tmp_path / "manifest.json").exists()
+    assert not T.verify_results(tmp_path)  # a reader sees: no complete pair
+
+    def interrupted(path, obj):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(T.artifacts, "write_json", interrupted)
+    code, _, err = run_cli("--out", str(tmp_path), "--resume", "--no-progress")
+    assert code == 130 and "interrupted; nothing new was saved; " in err.strip().splitlines()[-1]
+    monkeypatch.setattr(T.artifacts, "write_json", real_write_json)
+    code, _, err = run_cli("--out", str(tmp_path), "--resume", "--no-progress")
+    assert code == 0, err
+    assert T.verify_results(tmp_path)

@@ -184,29 +184,38 @@ def _run_train(args: argparse.Namespace, argv: list[str], prog: str) -> int:
         path = save_checkpoint(out, state)
         saved[:] = [f"{path} ({state.describe()})"]
 
+    def last_checkpoint() -> str:
+        again = f"continue with: python -m mnist_cnn.train --out {shlex.quote(str(out))} --resume"
+        if saved:
+            return f"the last checkpoint is {saved[0]}; {again}"
+        if resume is not None:
+            return f"nothing new was saved; {out / CHECKPOINT} is unchanged; {again}"
+        return "nothing was saved (no epoch had finished)"
+
+    # The handler stays until the results are written: a Ctrl-C then only sets the flag.
     previous = (signal.signal(signal.SIGINT, on_sigint)
                 if threading.current_thread() is threading.main_thread() else None)
     try:
         result = train(config, progress=not args.no_progress, resume=resume,
                        checkpoint=checkpoint, stop=lambda: bool(interrupted))
+        metrics = result.metrics
+        metrics["weights"] = str(out / "weights.npz")
+        metrics["command"] = shlex.join(["python", "-m", "mnist_cnn.train", *argv])
+        paths = commit_results(out, result.params, metrics)
     except TrainingInterrupted:
         print(f"{prog}: interrupted; saved {saved[0]}. Continue with: "
               f"python -m mnist_cnn.train --out {shlex.quote(str(out))} --resume",
               file=sys.stderr)
         return 130
-    except KeyboardInterrupt:
-        what = f"the last checkpoint is {saved[0]}" if saved else (
-            "nothing was saved by this process" + (f"; {out / CHECKPOINT} is unchanged"
-                                                   if resume is not None else ""))
-        print(f"{prog}: interrupted; {what}", file=sys.stderr)
+    except KeyboardInterrupt:  # a second Ctrl-C, or one before the loop started
+        print(f"{prog}: interrupted; {last_checkpoint()}", file=sys.stderr)
         return 130
+    except (FloatingPointError, OSError) as exc:
+        print(f"{prog}: error: {exc}; {last_checkpoint()}", file=sys.stderr)
+        return 1
     finally:
         if previous is not None:
             signal.signal(signal.SIGINT, previous)
-    metrics = result.metrics
-    metrics["weights"] = str(out / "weights.npz")
-    metrics["command"] = shlex.join(["python", "-m", "mnist_cnn.train", *argv])
-    paths = commit_results(out, result.params, metrics)
     test = metrics["test"]
     print(f"test accuracy {100 * test['accuracy']:.2f}% ({test['correct']}/{test['images']}), "
           f"test loss {test['loss']:.4f}")
