@@ -645,7 +645,7 @@ def maxpool_backward_loops(delta_pool, z, pool=2, stride=None):
                     i_star, j_star = 0, 0
                     for i in range(K_p):
                         for j in range(K_p):
-                            # strict: keeps the first maximum (first NaN) in row-major order
+                            # strict: the first maximum (or NaN) in row-major order
                             if _beats(z[n, o, p * S_p + i, q * S_p + j],
                                       z[n, o, p * S_p + i_star, q * S_p + j_star]):
                                 i_star, j_star = i, j
