@@ -12,6 +12,8 @@ their caller and check nothing (see CONTRIBUTING.md, "Validation at the door").
 from __future__ import annotations
 
 import functools
+import math
+import os
 from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
@@ -100,6 +102,26 @@ def require_ndim(name: str, a: np.ndarray, layout: Sequence[str]) -> np.ndarray:
         raise ValueError(
             f"{name} must be {len(layout)}-D [{', '.join(layout)}]; got shape {a.shape}"
         )
+    if a.size == 0:
+        require_no_empty_axis(name, a, layout)
+    return a
+
+
+def require_no_empty_axis(name: str, a: np.ndarray, layout: Sequence[str]) -> np.ndarray:
+    """Every axis of ``a`` has at least one entry: the one rule for empty inputs.
+
+    An empty batch (``N = 0``), no channels, no classes or a zero-sized kernel
+    is refused the same way by every door, forward and backward: the loss is a
+    mean over ``N`` and a softmax over ``D_2``, so neither exists for an empty axis.
+
+    Raises
+    ------
+    ValueError
+        ``"N must be >= 1; got 0 (x has shape (0, 1, 28, 28))"``.
+    """
+    for axis, size in zip(layout, a.shape, strict=False):
+        if size == 0:
+            raise ValueError(f"{axis} must be >= 1; got 0 ({name} has shape {a.shape})")
     return a
 
 
@@ -155,6 +177,8 @@ def require_array(
         fits = fits and (e is None or e == s)
     if not fits:
         require_shape(name, a, expected, layout)
+    if a.size == 0:
+        require_no_empty_axis(name, a, layout)
     if dtype is not None and a.dtype != dtype:
         raise TypeError(f"dtype mismatch: {name} is {a.dtype} but the input is {dtype}")
     return a
@@ -240,6 +264,63 @@ def require_labels(labels: object, n: int | None, classes: int) -> np.ndarray:
     return labels
 
 
+#: The environment variable that sets :func:`allocation_limit_gib` (default 4 GiB).
+MAX_ALLOC_ENV = "MNIST_CNN_MAX_ALLOC_GIB"
+DEFAULT_MAX_ALLOC_GIB = 4.0
+
+
+def allocation_limit_gib() -> float:
+    """The largest array a layer may allocate, in GiB: ``$MNIST_CNN_MAX_ALLOC_GIB`` or 4.
+
+    Raises
+    ------
+    ValueError
+        If the variable is set but not a number > 0.
+    """
+    text = os.environ.get(MAX_ALLOC_ENV, "")
+    if not text:
+        return DEFAULT_MAX_ALLOC_GIB
+    try:
+        limit = float(text)
+    except ValueError:
+        limit = math.nan
+    if not (limit > 0 and math.isfinite(limit)):
+        raise ValueError(f"{MAX_ALLOC_ENV} must be a number > 0 (GiB); got {text!r}")
+    return limit
+
+
+def require_allocation(what: str, shape: Sequence[int], dtype: np.dtype) -> None:
+    """Refuse an array larger than :func:`allocation_limit_gib` before it is allocated.
+
+    The size is computed in Python integers from the validated shape (no
+    overflow), so ``padding=10**4`` fails at once with a message instead of
+    filling gigabytes for seconds and then raising ``MemoryError``.
+
+    Parameters
+    ----------
+    what : str
+        What would be allocated, e.g. ``"the padded input [N, C_in, H+2P, W+2P]"``.
+    shape : sequence of int
+    dtype : numpy.dtype
+
+    Raises
+    ------
+    ValueError
+        ``"the im2col matrix ... would allocate 12.5 GiB (shape ...); the limit is
+        4 GiB (set MNIST_CNN_MAX_ALLOC_GIB to change it)"``.
+    """
+    count = 1
+    for size in shape:
+        count *= int(size)
+    gib = count * np.dtype(dtype).itemsize / 2**30
+    limit = allocation_limit_gib()
+    if gib > limit:
+        raise ValueError(
+            f"{what} would allocate {gib:.3g} GiB (shape {tuple(int(s) for s in shape)}, "
+            f"{np.dtype(dtype)}); the limit is {limit:g} GiB (set {MAX_ALLOC_ENV} to change it)"
+        )
+
+
 def network_inputs(
     params: Mapping[str, np.ndarray], x: object, arch, labels: object = None
 ) -> None:
@@ -256,6 +337,9 @@ def network_inputs(
         If given, integer labels [N] in ``0..D_2-1``.
     """
     require_array("x", x, (None, arch.C_in, arch.H, arch.W), IMAGE_LAYOUT)
+    im2col_shape = (x.shape[0], arch.C_in * arch.K * arch.K, arch.H_c * arch.W_c)
+    if x.shape[0] * im2col_shape[1] * im2col_shape[2] * x.itemsize > 2**28:  # cheap first
+        require_allocation("the im2col matrix [N, C_in*K*K, H_c*W_c]", im2col_shape, x.dtype)
     shapes = arch.param_shapes
     if not params.keys() >= shapes.keys():
         missing = sorted(set(shapes) - set(params))
@@ -276,9 +360,16 @@ def _fits(name: str, size: int, kernel: int, padding: int) -> None:
 
 
 def image_args(x: object, padding: int = 0) -> None:
-    """``x`` [N, C_in, H_in, W_in] float, ``padding >= 0`` (Eq. (1.2))."""
+    """``x`` [N, C_in, H_in, W_in] float, ``padding >= 0`` (Eq. (1.2)), a padded copy that fits."""
     require_ndim("x", require_float_array("x", x), IMAGE_LAYOUT)
     require_positive_int("padding", padding, minimum=0)
+    n, c, h, w = x.shape
+    require_allocation("the padded input [N, C_in, H_in+2P, W_in+2P]",
+                       (n, c, h + 2 * padding, w + 2 * padding), x.dtype)
+
+
+def _output_sizes(x_shape: Sequence[int], kernel: int, stride: int, padding: int):
+    return tuple((s + 2 * padding - kernel) // stride + 1 for s in x_shape[2:])
 
 
 def conv_args(x: object, w: object, b: object = None, stride: int = 1, padding: int = 0) -> None:
@@ -294,6 +385,11 @@ def conv_args(x: object, w: object, b: object = None, stride: int = 1, padding: 
         require_array("b", b, (c_out,), ("C_out",), x.dtype)
     require_positive_int("stride", stride)
     _fits("input", min(x.shape[2:]), k, padding)
+    h_c, w_c = _output_sizes(x.shape, k, stride, padding)
+    require_allocation("the im2col matrix [N, C_in*K*K, H_c*W_c]",
+                       (x.shape[0], x.shape[1] * k * k, h_c * w_c), x.dtype)
+    require_allocation("the output [N, C_out, H_c, W_c]", (x.shape[0], c_out, h_c, w_c),
+                       x.dtype)
 
 
 def conv_backward_args(
@@ -313,6 +409,9 @@ def pool_args(z: object, pool: int = 2, stride: int | None = None) -> None:
     if stride is not None:
         require_positive_int("stride", stride)
     _fits("input", min(z.shape[2:]), pool, 0)
+    h_p, w_p = _output_sizes(z.shape, pool, pool if stride is None else stride, 0)
+    require_allocation("the pooling windows [N, C, K_p*K_p, H_p*W_p]",
+                       (z.shape[0], z.shape[1], pool * pool, h_p * w_p), z.dtype)
 
 
 def pool_backward_args(

@@ -65,6 +65,30 @@ def test_throughput_without_torch_has_no_torch_numbers():
     assert "PyTorch comparison skipped" in bench.format_throughput(t)
 
 
-def test_bad_train_arguments_exit_with_a_message():
-    with pytest.raises(SystemExit, match="--repeat must be >= 1"):
-        main(["train", "--repeat", "0"])
+BAD_BENCH_ARGUMENTS = [
+    (["train", "--repeat", "0"], "--repeat must be in [1, 1,000]; got 0"),
+    (["train", "--batch", "0"], "--batch must be in [1, 4,096]; got 0"),
+    (["train", "--number", "-1"], "--number must be in [1, 10,000]; got -1"),
+    (["train", "--threads", "0"], "--threads must be in [1, 1,024]; got 0"),
+    (["conv", "--batch", "0"], "--batch must be in [1, 4,096]; got 0"),
+    (["conv", "--kernel", "40"], "--kernel 40 does not fit into --size 28"),
+    (["conv", "--kernel", "0"], "--kernel must be in [1, 1,024]; got 0"),
+    (["conv", "--size", "100000"], "--size must be in [1, 1,024]; got 100,000"),
+    (["conv", "--repeat", "0"], "--repeat must be in [1, 1,000]; got 0"),
+    (["conv", "--channels-in", "0"], "--channels-in must be in [1, 256]; got 0"),
+    (["conv", "--channels-out", "0"], "--channels-out must be in [1, 1,024]; got 0"),
+    (["conv", "--loop-batch", "0"], "--loop-batch must be in [1, 64]; got 0"),
+    (["conv", "--loop-batch", "8", "--batch", "4"], "--loop-batch must be <= --batch = 4"),
+    (["conv", "--seed", "-1"], "--seed must be in [0, "),
+    (["conv", "--batch", "4096", "--size", "1024", "--no-loops"], "would allocate"),
+    (["conv", "--size", "200", "--channels-out", "100"], "the loop version would take"),
+    (["--batch", "0"], "--batch must be in [1, 4,096]; got 0"),  # conv is the default
+]
+
+
+@pytest.mark.parametrize(("argv", "message"), BAD_BENCH_ARGUMENTS)
+def test_bad_bench_arguments_give_one_line_and_exit_2(capsys, argv, message):
+    assert main(argv) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and "Traceback" not in err
+    assert message in err.strip().splitlines()[-1]

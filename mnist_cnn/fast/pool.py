@@ -24,7 +24,9 @@ def maxpool_forward_fast(z: np.ndarray, pool: int = 2) -> tuple[np.ndarray, np.n
     ``z[:, :, i::K_p, j::K_p]``. The K_p*K_p slices are visited in row-major
     order and folded into a running maximum; an entry replaces the maximum only
     if it is *strictly* greater, so on a tie the earlier (row-major first)
-    offset is kept, as ``argmax`` does in the reference. Each slice is first
+    offset is kept, as ``argmax`` does in the reference. NaN follows the book's
+    one rule (Eq. (1.5), :func:`mnist_cnn.reference.loops.maxpool_forward_loops`):
+    a window holding NaN pools to NaN and routes to its first NaN. Each slice is first
     copied into a contiguous buffer because numpy's arithmetic on rows of only
     W_p strided entries is several times slower than on contiguous memory.
 
@@ -37,13 +39,17 @@ def maxpool_forward_fast(z: np.ndarray, pool: int = 2) -> tuple[np.ndarray, np.n
     Returns
     -------
     out : numpy.ndarray, shape [N, C, H_p, W_p], same dtype
+        A new array (never a view of ``z``); ``z`` is not modified.
     argmax : numpy.ndarray of intp, shape [N, C, H_p, W_p]
-        The row-major offset ``i*K_p + j`` of each window's first maximum: the
-        reference's ``PoolCache.argmax``.
+        The row-major offset ``i*K_p + j`` of each window's first maximum (first
+        NaN): the reference's ``PoolCache.argmax``.
     """
     h_p, w_p = z.shape[2] // pool, z.shape[3] // pool
     tiled = z[:, :, : h_p * pool, : w_p * pool]  # crop the border no window covers
-    out = np.ascontiguousarray(tiled[:, :, ::pool, ::pool])  # offset (i, j) = (1, 1)
+    # A copy, always: np.ascontiguousarray would return a view of z when the slice is
+    # already contiguous (pool = 1, or a 1 x 1 global pool), and the running maximum
+    # below would then write into the caller's z.
+    out = tiled[:, :, ::pool, ::pool].copy()  # offset (i, j) = (1, 1)
     # Offsets fit in one byte for any window up to 16 x 16; intp only at the end.
     offset = np.zeros(out.shape, dtype=np.min_scalar_type(pool * pool - 1))
     entry = np.empty_like(out)
@@ -55,6 +61,15 @@ def maxpool_forward_fast(z: np.ndarray, pool: int = 2) -> tuple[np.ndarray, np.n
         np.maximum(out, entry, out=out)
         # k grows, so the last k that beat the running maximum is the largest such k.
         np.maximum(offset, greater.view(np.uint8) * offset.dtype.type(k), out=offset)
+    # NaN rule: np.maximum already propagates NaN into out; the routing must go to the
+    # first NaN, which ">" never picks. Rare, so only those windows are redone.
+    nan = np.isnan(out)
+    if nan.any():
+        windows = tiled.reshape(*out.shape[:2], h_p, pool, w_p, pool)
+        first = np.isnan(windows).transpose(0, 1, 2, 4, 3, 5).reshape(*out.shape, -1)
+        offset = offset.astype(np.intp)
+        offset[nan] = first[nan].argmax(axis=-1)
+        return out, offset
     return out, offset.astype(np.intp)
 
 

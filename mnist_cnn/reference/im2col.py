@@ -40,7 +40,9 @@ def _check_windows(x, K, stride=1, padding=0) -> None:
     validate.image_args(x, padding)
     validate.require_positive_int("K", K)
     validate.require_positive_int("stride", stride)
-    conv_output_hw(x.shape[2], x.shape[3], K, stride, padding)  # raises if K does not fit
+    h_c, w_c = conv_output_hw(x.shape[2], x.shape[3], K, stride, padding)  # raises if no fit
+    validate.require_allocation("the im2col matrix [N, C_in*K*K, H_c*W_c]",
+                                (x.shape[0], x.shape[1] * K * K, h_c * w_c), x.dtype)
 
 
 def _check_col2im(X_col, x_shape, K, stride=1, padding=0) -> None:

@@ -348,7 +348,9 @@ def maxpool_forward(
     ``(p, q)`` at ``[:, :, p, :, q, :]`` and
     ``z^{(pool)}_{n,c,p,q} = max_{i,j} z_{n,c,p,i,q,j}``. The argmax over the
     K_p*K_p window entries (row-major; the first maximum on ties) is the routing
-    for the backward pass, Eq. (4.11).
+    for the backward pass, Eq. (4.11). NaN rule, shared by every max-pool form:
+    a window holding NaN pools to NaN and routes to its first NaN (``argmax``
+    picks the first NaN; see :func:`mnist_cnn.reference.loops.maxpool_forward_loops`).
 
     Border: ``H_p = floor((H - K_p)/S_p) + 1`` (Eq. (0.1)), so bottom rows and
     right columns that no full window covers are dropped (floor mode, as in the
@@ -392,7 +394,8 @@ def maxpool_forward_im2col(
     Each channel is treated as its own image: ``X_c = im2col_per_channel(z, K_p,
     S_p)`` is [N, C, K_p*K_p, H_p*W_p], one column per window, and
     ``z^{(pool)} = max over the rows of each column``. The row of the maximum
-    (first one in row-major window order on ties) is the routing, Eq. (4.11).
+    (first one in row-major window order on ties; the first NaN if there is
+    one, the NaN rule of every form) is the routing, Eq. (4.11).
 
     Border: windows that do not fit entirely are dropped (floor, Eq. (0.1)).
     Overlapping windows (``S_p < K_p``) are fine; a pixel that is the maximum of

@@ -189,6 +189,11 @@ def conv_forward_loops(x, w, b, stride=1, padding=0):
     return z
 
 
+def _beats(value, best):
+    """``value > best``, where NaN beats every number and nothing beats NaN (the NaN rule)."""
+    return value > best or (value != value and best == best)
+
+
 @checked(validate.pool_args)
 def maxpool_forward_loops(z, pool=2, stride=None):
     """Max-pooling, Eq. (1.5), index by index.
@@ -196,6 +201,12 @@ def maxpool_forward_loops(z, pool=2, stride=None):
     ``z^{(pool)}_{n,o,p,q} = max_{i=1..K_p, j=1..K_p} z_{n,o,(p-1)S_p+i,(q-1)S_p+j}``
     for ``p = 1..H_p``, ``q = 1..W_p`` with ``H_p = floor((H - K_p)/S_p) + 1``
     (Eq. (0.1) with no padding; same for ``W_p``). Channels are pooled one by one.
+
+    NaN rule (the same in every max-pool form of the package): NaN propagates,
+    as in ``np.max``: a window holding NaN pools to NaN, and its gradient goes to
+    the window's first NaN in row-major order (as ``np.argmax`` picks it); a
+    window without NaN routes to its first maximum. Written as "replace the
+    running maximum only if the entry beats it", where NaN beats every number.
 
     When the windows do not tile the map (``(H - K_p)`` not a multiple of
     ``S_p``), the floor drops the last rows/columns that no full window covers:
@@ -227,7 +238,7 @@ def maxpool_forward_loops(z, pool=2, stride=None):
                     acc = z[n, o, p * S_p, q * S_p]  # the window's entry (i, j) = (1, 1)
                     for i in range(K_p):
                         for j in range(K_p):
-                            if z[n, o, p * S_p + i, q * S_p + j] > acc:
+                            if _beats(z[n, o, p * S_p + i, q * S_p + j], acc):
                                 acc = z[n, o, p * S_p + i, q * S_p + j]
                     z_pool[n, o, p, q] = acc
     return z_pool
@@ -602,6 +613,8 @@ def maxpool_backward_loops(delta_pool, z, pool=2, stride=None):
     * Ties: the FIRST maximum in row-major window order (``i`` then ``j``)
       receives the whole delta, the same entry :func:`maxpool_forward_loops`
       keeps (it only replaces its running max on a strictly larger value).
+    * NaN: the window's first NaN receives the delta (NaN beats every number;
+      the rule of :func:`maxpool_forward_loops`).
     * Overlapping windows (``S_p < K_p``): one entry can be the argmax of several
       windows; their deltas add up (``+=``).
     * Entries that no window covers (the rows/columns the floor drops) get 0.
@@ -632,9 +645,9 @@ def maxpool_backward_loops(delta_pool, z, pool=2, stride=None):
                     i_star, j_star = 0, 0
                     for i in range(K_p):
                         for j in range(K_p):
-                            # strict ">" keeps the first maximum in row-major order
-                            if (z[n, o, p * S_p + i, q * S_p + j]
-                                    > z[n, o, p * S_p + i_star, q * S_p + j_star]):
+                            # strict: the first maximum (or NaN) in row-major order
+                            if _beats(z[n, o, p * S_p + i, q * S_p + j],
+                                      z[n, o, p * S_p + i_star, q * S_p + j_star]):
                                 i_star, j_star = i, j
                     m, l = p * S_p + i_star, q * S_p + j_star
                     delta_conv[n, o, m, l] += delta_pool[n, o, p, q]

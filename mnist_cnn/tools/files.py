@@ -8,16 +8,25 @@ What this is not: a general I/O layer; reading stays with the modules that own a
 from __future__ import annotations
 
 import os
-import tempfile
+import secrets
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
 
-def _current_umask() -> int:
-    umask = os.umask(0)
-    os.umask(umask)
-    return umask
+def _create_temp(folder: Path, name: str) -> tuple[int, Path]:
+    """A new file ``.<name>.<random>.tmp`` in ``folder``, created with mode 0666 & ~umask.
+
+    ``os.open`` with mode 0o666 lets the kernel apply the umask, so the process
+    umask is never read or changed (reading it with ``os.umask`` would set it
+    for a moment, for every thread of the process).
+    """
+    while True:
+        path = folder / f".{name}.{secrets.token_hex(6)}.tmp"
+        try:
+            return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), path
+        except FileExistsError:  # pragma: no cover - 48 random bits collided
+            continue
 
 
 def atomic_write(target: str | os.PathLike[str], write: Callable[[IO[bytes]], None]) -> None:
@@ -33,21 +42,17 @@ def atomic_write(target: str | os.PathLike[str], write: Callable[[IO[bytes]], No
     Notes
     -----
     On any failure the temporary file is removed and ``target`` is left as it
-    was. The new file gets the usual ``0666 & ~umask`` mode (temporary files are
-    created ``0600``).
+    was. The new file gets the usual ``0666 & ~umask`` mode, applied by the
+    kernel when the temporary file is created (the process umask is not touched).
     """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    handle = tempfile.NamedTemporaryFile(
-        dir=target.parent, prefix=f".{target.name}.", suffix=".tmp", delete=False
-    )
-    temp_path = Path(handle.name)
+    fd, temp_path = _create_temp(target.parent, target.name)
     try:
-        with handle:
+        with os.fdopen(fd, "wb") as handle:
             write(handle)
             handle.flush()
             os.fsync(handle.fileno())
-        os.chmod(temp_path, 0o666 & ~_current_umask())
         os.replace(temp_path, target)
     except BaseException:
         temp_path.unlink(missing_ok=True)

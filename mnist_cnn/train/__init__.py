@@ -3,13 +3,23 @@
 * :mod:`.loop` -- ``TrainConfig`` (every hyper-parameter, checked once), ``train_step``, ``train``;
 * :mod:`.optim` -- momentum SGD, Eq. (5.1), and the learning-rate schedule, Eq. (5.2);
 * :mod:`.metrics` -- predictions, accuracy and confusion matrix, Eqs. (5.4)/(5.5);
-* :mod:`.artifacts` -- the weights (npz) and metrics (JSON) files, written atomically;
+* :mod:`.artifacts` -- the weights (npz) and metrics (JSON) files, committed as one unit;
+* :mod:`.checkpoint` -- the checkpoint of a run (resume bit for bit) and the ``--out`` checks;
 * :mod:`.cli` -- ``python -m mnist_cnn.train [train|evaluate]``.
 """
 
-from .artifacts import WeightsFileError, load_weights, save_weights, write_json
+from .artifacts import (
+    WeightsFileError,
+    commit_results,
+    load_weights,
+    save_weights,
+    verify_results,
+    write_json,
+)
+from .checkpoint import CheckpointError, RunState, load_checkpoint, prepare_out, save_checkpoint
 from .loop import (
     TrainConfig,
+    TrainingInterrupted,
     TrainResult,
     random_shifts,
     seed_streams,
@@ -21,18 +31,26 @@ from .metrics import accuracy, confusion_matrix, evaluate, predict
 from .optim import SGDMomentum, learning_rate
 
 __all__ = [
+    "CheckpointError",
+    "RunState",
     "SGDMomentum",
     "TrainConfig",
     "TrainResult",
+    "TrainingInterrupted",
     "WeightsFileError",
     "accuracy",
+    "commit_results",
     "confusion_matrix",
     "evaluate",
     "learning_rate",
+    "load_checkpoint",
     "load_weights",
     "predict",
+    "prepare_out",
     "random_shifts",
+    "save_checkpoint",
     "save_weights",
+    "verify_results",
     "seed_streams",
     "shift_images",
     "train",

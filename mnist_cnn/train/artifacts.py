@@ -7,8 +7,10 @@ What this is not: the training loop (:mod:`.loop`) or the command line (:mod:`.c
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
+import math
 import os
 import zipfile
 from collections.abc import Mapping
@@ -19,9 +21,21 @@ import numpy as np
 
 from ..architecture import PARAM_NAMES, SEED, Architecture
 from ..tools.files import atomic_write_bytes, atomic_write_text
+from ..tools.npz import NpzHeaderError, npz_headers
 from ..validate import FLOAT_DTYPES
 
-__all__ = ["WeightsFileError", "load_weights", "save_weights", "write_json"]
+__all__ = [
+    "MANIFEST",
+    "WeightsFileError",
+    "commit_results",
+    "load_weights",
+    "save_weights",
+    "verify_results",
+    "write_json",
+]
+
+#: Written last by :func:`commit_results`: the sha256 of the weights and the metrics.
+MANIFEST = "manifest.json"
 
 
 class WeightsFileError(ValueError):
@@ -53,6 +67,25 @@ def save_weights(path: str | os.PathLike[str], params: Mapping[str, np.ndarray])
     return path
 
 
+def _check_weight_headers(path: Path, arch: Architecture) -> None:
+    """Names, shapes and dtypes from the npy headers: nothing is allocated for a bad file."""
+    largest = max(math.prod(shape) for shape in arch.param_shapes.values()) * 8
+    try:
+        headers = npz_headers(path, max_bytes=largest)
+    except NpzHeaderError as exc:
+        raise WeightsFileError(str(exc)) from None
+    missing = [name for name in PARAM_NAMES if name not in headers]
+    if missing:
+        present = ", ".join(sorted(headers)) or "no arrays"
+        raise WeightsFileError(f"{path} lacks {', '.join(missing)}; it has {present}")
+    for name, expected in arch.param_shapes.items():
+        shape, dtype = headers[name]
+        if dtype not in FLOAT_DTYPES:
+            raise WeightsFileError(f"{path}: {name} must be float32 or float64; got {dtype}")
+        if shape != expected:
+            raise WeightsFileError(f"{path}: {name} must have shape {expected}; got {shape}")
+
+
 def load_weights(
     path: str | os.PathLike[str], arch: Architecture = SEED
 ) -> dict[str, np.ndarray]:
@@ -82,10 +115,9 @@ def load_weights(
         raise WeightsFileError(f"weights file not found: {path}")
     if not path.is_file():
         raise WeightsFileError(f"weights path is not a file: {path}")
+    _check_weight_headers(path, arch)  # before any array is read
     try:
         loaded = np.load(path, allow_pickle=False)
-        if not isinstance(loaded, np.lib.npyio.NpzFile):
-            raise WeightsFileError(f"{path} is a single .npy array, not an .npz of weights")
         with loaded as npz:
             files = set(npz.files)
             missing = [name for name in PARAM_NAMES if name not in files]
@@ -132,3 +164,61 @@ def write_json(path: str | os.PathLike[str], obj: Any) -> Path:
     text = json.dumps(obj, indent=2, sort_keys=False) + "\n"
     atomic_write_text(path, text)
     return path
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def commit_results(
+    out: str | os.PathLike[str], params: Mapping[str, np.ndarray], metrics: Mapping[str, Any]
+) -> dict[str, Path]:
+    """Write ``weights.npz`` and ``metrics.json`` as one unit: the manifest comes last.
+
+    Order: remove ``manifest.json``; write the weights, then the metrics (each
+    atomically); then write ``manifest.json`` with both files' sha256. So a
+    manifest that exists always names the pair beside it; a reader that finds
+    none (or one that does not match, :func:`verify_results`) knows the pair
+    is incomplete, e.g. a run killed between the two writes.
+
+    Parameters
+    ----------
+    out : path-like
+        The run's folder.
+    params : mapping str -> ndarray
+    metrics : mapping
+        JSON-ready.
+
+    Returns
+    -------
+    dict str -> pathlib.Path
+        ``weights``, ``metrics`` and ``manifest`` paths.
+    """
+    out = Path(out)
+    (out / MANIFEST).unlink(missing_ok=True)
+    weights = save_weights(out / "weights.npz", params)
+    metrics_path = write_json(out / "metrics.json", metrics)
+    manifest = write_json(out / MANIFEST, {
+        "weights.npz": _sha256(weights), "metrics.json": _sha256(metrics_path)})
+    return {"weights": weights, "metrics": metrics_path, "manifest": manifest}
+
+
+def verify_results(out: str | os.PathLike[str]) -> bool:
+    """True if ``out`` holds a complete, committed pair of weights and metrics.
+
+    Parameters
+    ----------
+    out : path-like
+
+    Returns
+    -------
+    bool
+        The manifest exists and both files match its sha256.
+    """
+    out = Path(out)
+    try:
+        manifest = json.loads((out / MANIFEST).read_text(encoding="utf-8"))
+        return all(_sha256(out / name) == manifest[name]
+                   for name in ("weights.npz", "metrics.json"))
+    except (OSError, ValueError, KeyError, TypeError):
+        return False

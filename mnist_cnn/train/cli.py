@@ -10,6 +10,10 @@ The full run (about 3 minutes on 2 idle cores, longer on a busy machine)::
 
     python -m mnist_cnn.train --epochs 15 --out runs/full
 
+Continuing it after Ctrl-C or a crash (from ``runs/full/checkpoint.npz``)::
+
+    python -m mnist_cnn.train --out runs/full --resume
+
 A smoke test, and evaluating saved weights::
 
     python -m mnist_cnn.train --epochs 1 --max-steps 20 --limit 512 --out runs/smoke
@@ -19,22 +23,39 @@ A smoke test, and evaluating saved weights::
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import shlex
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
 
 from ..data import MnistDataError, load_mnist
 from ..tools.runtime import set_blas_threads
 from ..validate import require_positive_int
-from .artifacts import WeightsFileError, load_weights, save_weights, write_json
-from .loop import EVAL_SPLITS, TRAIN_SPLITS, TrainConfig, _subset, train
+from .artifacts import WeightsFileError, commit_results, load_weights
+from .checkpoint import CHECKPOINT, load_checkpoint, prepare_out, save_checkpoint
+from .loop import (
+    EVAL_SPLITS,
+    LIMIT_REASONS,
+    LIMITS,
+    TRAIN_SPLITS,
+    TrainConfig,
+    TrainingInterrupted,
+    _subset,
+    train,
+)
 from .metrics import evaluate
 
 __all__ = ["main"]
 
+#: More BLAS threads than this is a typo (the machines this runs on have a few cores).
+MAX_THREADS = 1024
 
-def _parser() -> argparse.ArgumentParser:
+
+def _parser(explicit_only: bool = False) -> argparse.ArgumentParser:
+    """The parser; with ``explicit_only``, train options not given are None in the result."""
     defaults = TrainConfig()
     parser = argparse.ArgumentParser(
         prog="python -m mnist_cnn.train",
@@ -47,6 +68,7 @@ def _parser() -> argparse.ArgumentParser:
             "examples:\n"
             "  python -m mnist_cnn.train --epochs 15 --out runs/full\n"
             "  python -m mnist_cnn.train --max-steps 20 --limit 512 --out runs/smoke\n"
+            "  python -m mnist_cnn.train --out runs/full --resume   # after Ctrl-C or a crash\n"
             "  python -m mnist_cnn.train evaluate runs/full/weights.npz\n"
             "'python -m mnist_cnn.train SUBCOMMAND --help' lists the options of one subcommand."
         ),
@@ -59,8 +81,12 @@ def _parser() -> argparse.ArgumentParser:
         description=(
             "Mini-batch SGD with momentum and weight decay (Eq. 5.1), linear warm-up then cosine "
             "learning rate (Eq. 5.2) and random shifts of the training images (Eq. 5.3). Prints "
-            "a progress bar per epoch, then the test accuracy, the wall time and the peak memory; "
-            "writes OUT/weights.npz and OUT/metrics.json atomically."
+            "a progress bar per epoch, then the test accuracy, the wall time and the peak memory. "
+            "OUT is checked before the first step. A checkpoint (weights, optimiser velocity, "
+            "random-generator states, epoch and step, metrics so far) is written atomically to "
+            "OUT/checkpoint.npz after every epoch and on Ctrl-C at the next step; --resume "
+            "continues it bit for bit (same machine and --threads). At the end OUT/weights.npz "
+            "and OUT/metrics.json are written, then OUT/manifest.json with their sha256."
         ),
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
@@ -100,6 +126,13 @@ def _parser() -> argparse.ArgumentParser:
                    help="BLAS threads (default: the library's own choice, usually one per "
                         "core; 1 can be faster on a busy machine)")
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
+    t.add_argument("--resume", action="store_true",
+                   help="continue the run in --out from its checkpoint.npz (options not given "
+                        "are the checkpoint's; given ones must equal them)")
+    t.add_argument("--force", action="store_true",
+                   help="replace an earlier run in --out (without it, an earlier run is refused)")
+    if explicit_only:
+        t.set_defaults(**{action.dest: None for action in t._actions})
 
     e = sub.add_parser(
         "evaluate", help="accuracy and loss of saved weights on a split",
@@ -119,31 +152,87 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _run_train(args: argparse.Namespace, argv: list[str]) -> int:
-    config = TrainConfig(  # checks every value; argparse only converted the types
-        epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, momentum=args.momentum,
-        weight_decay=args.weight_decay, warmup_epochs=args.warmup_epochs, shift=args.shift,
-        split=args.split, seed=args.seed, max_steps=args.max_steps, limit=args.limit,
-        eval_batch_size=args.eval_batch_size,
-    )
-    result = train(config, progress=not args.no_progress)
-    metrics = result.metrics
-    weights_path = save_weights(args.out / "weights.npz", result.params)
-    metrics["weights"] = str(weights_path)
-    metrics["command"] = shlex.join(["python", "-m", "mnist_cnn.train", *argv])
-    metrics_path = write_json(args.out / "metrics.json", metrics)
+_CONFIG_FIELDS = tuple(f.name for f in dataclasses.fields(TrainConfig))
+
+
+def _config(args: argparse.Namespace, argv: list[str], out: Path) -> tuple[TrainConfig, object]:
+    """The run's config (checked by TrainConfig), and the state to resume from, if any."""
+    given = {k: v for k, v in vars(args).items() if k in _CONFIG_FIELDS}
+    if not args.resume:
+        return TrainConfig(**given), None
+    state = load_checkpoint(out)
+    explicit = {k for k, v in vars(_parser(explicit_only=True).parse_args(argv)).items()
+                if v is not None}
+    stored = {k: v for k, v in state.config.items() if k in _CONFIG_FIELDS}
+    return TrainConfig(**{**stored, **{k: given[k] for k in explicit if k in given}}), state
+
+
+def _run_train(args: argparse.Namespace, argv: list[str], prog: str) -> int:
+    out = prepare_out(args.out, force=args.force, resume=args.resume)  # before the first step
+    config, resume = _config(args, argv, out)
+    interrupted = []
+    saved: list[str] = []
+
+    def on_sigint(signum, frame):  # noqa: ARG001 - the signal module's signature
+        if interrupted:  # a second Ctrl-C: stop now
+            raise KeyboardInterrupt
+        interrupted.append(signum)
+        print(f"{prog}: Ctrl-C: stopping after this step and saving a checkpoint "
+              "(Ctrl-C again to stop at once)", file=sys.stderr)
+
+    def checkpoint(state) -> None:
+        path = save_checkpoint(out, state)
+        saved[:] = [f"{path} ({state.describe()})"]
+
+    def last_checkpoint() -> str:
+        again = f"continue with: python -m mnist_cnn.train --out {shlex.quote(str(out))} --resume"
+        if saved:
+            return f"the last checkpoint is {saved[0]}; {again}"
+        if resume is not None:
+            return f"nothing new was saved; {out / CHECKPOINT} is unchanged; {again}"
+        return "nothing was saved (no epoch had finished)"
+
+    # The handler stays until the results are written: a Ctrl-C then only sets the flag.
+    previous = (signal.signal(signal.SIGINT, on_sigint)
+                if threading.current_thread() is threading.main_thread() else None)
+    try:
+        result = train(config, progress=not args.no_progress, resume=resume,
+                       checkpoint=checkpoint, stop=lambda: bool(interrupted))
+        metrics = result.metrics
+        metrics["weights"] = str(out / "weights.npz")
+        metrics["command"] = shlex.join(["python", "-m", "mnist_cnn.train", *argv])
+        paths = commit_results(out, result.params, metrics)
+    except TrainingInterrupted:
+        print(f"{prog}: interrupted; saved {saved[0]}. Continue with: "
+              f"python -m mnist_cnn.train --out {shlex.quote(str(out))} --resume",
+              file=sys.stderr)
+        return 130
+    except KeyboardInterrupt:  # a second Ctrl-C, or one before the loop started
+        print(f"{prog}: interrupted; {last_checkpoint()}", file=sys.stderr)
+        return 130
+    except (FloatingPointError, OSError) as exc:
+        print(f"{prog}: error: {exc}; {last_checkpoint()}", file=sys.stderr)
+        return 1
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
     test = metrics["test"]
     print(f"test accuracy {100 * test['accuracy']:.2f}% ({test['correct']}/{test['images']}), "
           f"test loss {test['loss']:.4f}")
     print(f"wall time {metrics['wall_time_s']:.1f} s ({metrics['images_per_s']:.0f} training "
           f"images/s), peak RSS {metrics['peak_rss_mib']:.0f} MiB")
-    print(f"saved {weights_path} and {metrics_path}")
+    print(f"saved {paths['weights']} and {paths['metrics']}, then {paths['manifest']} "
+          f"(their sha256); the checkpoint {out / CHECKPOINT} holds the last epoch's state")
     return 0
 
 
 def _run_evaluate(args: argparse.Namespace) -> int:
     if args.limit is not None:
         require_positive_int("--limit", args.limit)
+    require_positive_int("--batch-size", args.batch_size)
+    if args.batch_size > LIMITS["eval_batch_size"]:
+        raise ValueError(f"--batch-size must be <= {LIMITS['eval_batch_size']:,} "
+                         f"({LIMIT_REASONS['eval_batch_size']}); got {args.batch_size:,}")
     params = load_weights(args.weights)
     images, labels = _subset(*load_mnist(args.split, params["w_fc1"].dtype), args.limit)
     start = time.perf_counter()
@@ -167,7 +256,8 @@ def main(argv: list[str] | None = None) -> int:
     Returns
     -------
     int
-        0 on success, 1 on a failure, 2 on bad input (arguments or weight file).
+        0 on success, 1 on a failure, 2 on bad input (arguments, weights, data or
+        checkpoint file, output folder), 130 on Ctrl-C.
     """
     parser = _parser()
     argv = sys.argv[1:] if argv is None else list(argv)
@@ -177,14 +267,20 @@ def main(argv: list[str] | None = None) -> int:
     prog = parser.prog
     try:
         if args.threads is not None:
+            require_positive_int("threads", args.threads)
+            if args.threads > MAX_THREADS:
+                raise ValueError(f"threads must be <= {MAX_THREADS}; got {args.threads:,}")
             set_blas_threads(args.threads)
         if args.command == "evaluate":
             return _run_evaluate(args)
-        return _run_train(args, argv)
+        return _run_train(args, argv, prog)
     except (WeightsFileError, ValueError, TypeError) as exc:  # bad input: one line, exit 2
         print(f"{prog}: error: {exc} (see --help)", file=sys.stderr)
         return 2
-    except (MnistDataError, FloatingPointError, OSError) as exc:
+    except MnistDataError as exc:  # a data file that cannot be used: one line, exit 2
+        print(f"{prog}: error: {exc}", file=sys.stderr)
+        return 2
+    except (FloatingPointError, OSError, RuntimeError) as exc:
         print(f"{prog}: error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

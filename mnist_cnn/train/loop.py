@@ -42,12 +42,14 @@ from ..data import load_mnist
 from ..reference import network as net
 from ..tools.runtime import environment, peak_rss_mib
 from ..validate import checked, require_float_array, require_ndim, require_positive_int
+from .checkpoint import RunState
 from .metrics import evaluate
 from .optim import SGDMomentum, check_hyperparameters, learning_rate
 
 __all__ = [
     "TrainConfig",
     "TrainResult",
+    "TrainingInterrupted",
     "random_shifts",
     "seed_streams",
     "shift_images",
@@ -61,6 +63,17 @@ EVAL_SPLITS = ("test", "val", "train", "train_full")
 
 
 # --------------------------------------------------------------------------- configuration
+
+#: Upper bounds of the integer options, and why (checked by ``TrainConfig``).
+LIMITS = {"epochs": 10_000, "batch_size": 10_000, "eval_batch_size": 10_000,
+          "shift": (SEED.H - 1) // 2, "seed": 2**63 - 1}
+LIMIT_REASONS = {
+    "epochs": "a run of more epochs would take months",
+    "batch_size": "a step on more images needs several GB",
+    "eval_batch_size": "a forward pass on more images needs several GB",
+    "shift": f"a shift of half the {SEED.H}-px image or more leaves no digit",
+    "seed": "numpy seeds are 64-bit",
+}
 
 
 @dataclass(frozen=True)
@@ -117,6 +130,11 @@ class TrainConfig:
         require_positive_int("shift", self.shift, minimum=0)
         require_positive_int("seed", self.seed, minimum=0)
         require_positive_int("eval_batch_size", self.eval_batch_size)
+        for name in ("epochs", "batch_size", "shift", "seed", "eval_batch_size"):
+            value, largest = getattr(self, name), LIMITS[name]
+            if value > largest:
+                raise ValueError(f"{name} must be <= {largest:,} ({LIMIT_REASONS[name]}); "
+                                 f"got {value:,}")
         if self.max_steps is not None:
             require_positive_int("max_steps", self.max_steps)
         if self.limit is not None:
@@ -147,6 +165,20 @@ class TrainResult:
 
     params: dict[str, np.ndarray]
     metrics: dict[str, Any] = field(default_factory=dict)
+
+
+class TrainingInterrupted(Exception):
+    """:func:`train` stopped at a step boundary because ``stop()`` said so; state checkpointed.
+
+    Attributes
+    ----------
+    state : RunState
+        What was saved.
+    """
+
+    def __init__(self, state: RunState) -> None:
+        super().__init__(f"stopped at {state.describe()}")
+        self.state = state
 
 
 # --------------------------------------------------------------------------- augmentation
@@ -297,6 +329,9 @@ def train(
     curve_every: int = 0,
     curve_images: int | None = None,
     log: Callable[[str], None] | None = None,
+    resume: RunState | None = None,
+    checkpoint: Callable[[RunState], None] | None = None,
+    stop: Callable[[], bool] | None = None,
 ) -> TrainResult:
     """Train the seed network with mini-batch SGD, Eqs. (5.1)-(5.3), and test it.
 
@@ -326,10 +361,25 @@ def train(
     log : callable, optional
         Receives one summary line per epoch and at the end (default: print,
         or ``tqdm.write`` with a progress bar).
+    resume : RunState, optional
+        Continue from this state (:func:`mnist_cnn.train.checkpoint.load_checkpoint`)
+        instead of starting; its ``config`` must equal ``config``. With the same
+        BLAS threads, the result is bit for bit that of the uninterrupted run.
+    checkpoint : callable, optional
+        ``checkpoint(state)`` is called with the :class:`RunState` at the end of
+        every epoch and before :class:`TrainingInterrupted` is raised.
+    stop : callable, optional
+        Asked after every step; if it returns True, the state is checkpointed and
+        :class:`TrainingInterrupted` is raised (the command line's Ctrl-C).
 
     Returns
     -------
     TrainResult
+
+    Raises
+    ------
+    TrainingInterrupted
+        When ``stop()`` returned True; it carries the checkpointed state.
     """
     from tqdm import tqdm  # imported here: only the loop needs it
 
@@ -340,9 +390,29 @@ def train(
     images, labels = _subset(*load_mnist(config.split, np.float32), config.limit)
     val = _subset(*load_mnist("val", np.float32), config.limit) if config.split == "train" else None
     test_images, test_labels = _subset(*load_mnist("test", np.float32), config.limit)
+    if len(labels) == 0:
+        raise ValueError(f"the {config.split} split is empty; nothing to train on")
 
-    params = net.init_params(rng_init, np.float32)
-    optimizer = SGDMomentum(params, config.momentum, config.weight_decay)
+    if resume is None:
+        params = net.init_params(rng_init, np.float32)
+        optimizer = SGDMomentum(params, config.momentum, config.weight_decay)
+        state = RunState(params=params, velocity=optimizer.velocity, optimizer_steps=0,
+                         rng_order={}, rng_shift={}, config=dataclasses.asdict(config))
+    else:
+        if resume.config != dataclasses.asdict(config):
+            differ = sorted(k for k, v in dataclasses.asdict(config).items()
+                            if resume.config.get(k) != v)
+            raise ValueError(
+                "--resume needs the options of the checkpointed run; these differ: "
+                + ", ".join(f"{k} (checkpoint {resume.config.get(k)!r}, now "
+                            f"{getattr(config, k)!r})" for k in differ))
+        state = resume
+        params = {name: np.array(a) for name, a in resume.params.items()}  # writable copies
+        optimizer = SGDMomentum(params, config.momentum, config.weight_decay)
+        optimizer.import_state(resume.velocity, resume.optimizer_steps)
+        state.params, state.velocity = params, optimizer.velocity
+        rng_order.bit_generator.state = resume.rng_order
+        rng_shift.bit_generator.state = resume.rng_shift
     n = len(labels)
     steps_per_epoch = math.ceil(n / config.batch_size)
     total_steps = config.epochs * steps_per_epoch
@@ -351,65 +421,84 @@ def train(
     warmup_steps = min(round(config.warmup_epochs * steps_per_epoch), total_steps - 1)
     epochs_run = math.ceil(total_steps / steps_per_epoch)
 
-    # Two short lines rather than one long one: they must not wrap in a notebook (<= 90).
+    def save_state() -> None:
+        state.optimizer_steps = optimizer.steps
+        state.rng_order = rng_order.bit_generator.state
+        state.rng_shift = rng_shift.bit_generator.state
+        if checkpoint is not None:
+            checkpoint(state)
+
+    # Short lines rather than one long one: they must not wrap in a notebook (<= 90).
     emit(f"training on {config.split}: {n:,} images, {epochs_run} epoch(s) of up to "
          f"{steps_per_epoch} steps of {config.batch_size} ({total_steps} steps)")
     emit(f"lr {config.lr} (warm-up {warmup_steps} steps, then cosine), momentum "
          f"{config.momentum}, weight decay {config.weight_decay},")
-    emit(f"shifts up to {config.shift} px, seed {config.seed}")
-    epochs: list[dict[str, Any]] = []
-    curve: list[dict[str, Any]] = []
-    curve_loss = curve_correct = curve_seen = 0.0
-    step = images_seen = 0
-    train_seconds = 0.0
-    for epoch in range(1, epochs_run + 1):
+    emit(f"shifts up to {config.shift} px, seed {config.seed}"
+         + (f"; resumed at step {state.step}" if resume is not None else ""))
+    # The running sums live in the state, so a checkpoint between two steps holds them.
+    sums = state.sums
+    for key in ("loss", "correct", "seen", "curve_loss", "curve_correct", "curve_seen",
+                "images_seen", "train_seconds", "lr"):
+        sums.setdefault(key, 0.0)
+    for epoch in range(state.epoch + 1, epochs_run + 1):
         epoch_start = time.perf_counter()
-        order = rng_order.permutation(n)
-        steps = min(steps_per_epoch, total_steps - step)
-        loss_sum = 0.0
-        correct = seen = 0
-        bar = tqdm(total=steps, desc=f"epoch {epoch}/{epochs_run}", unit="step",
-                   disable=not progress, leave=True, mininterval=0.5, file=sys.stderr)
-        for b in range(steps):
+        if state.batch == 0:
+            state.order = rng_order.permutation(n)
+            sums.update(loss=0.0, correct=0.0, seen=0.0)
+        order = state.order
+        steps = min(steps_per_epoch, total_steps - (state.step - state.batch))
+        bar = tqdm(total=steps, initial=state.batch, desc=f"epoch {epoch}/{epochs_run}",
+                   unit="step", disable=not progress, leave=True, mininterval=0.5,
+                   file=sys.stderr)
+        for b in range(state.batch, steps):
             idx = order[b * config.batch_size : (b + 1) * config.batch_size]
             x, t = images[idx], labels[idx]
             if config.shift:  # the config was checked once: the bare bodies trust it
                 x = shift_images.unchecked(
                     x, random_shifts.unchecked(rng_shift, len(idx), config.shift))
-            lr = learning_rate.unchecked(step, total_steps, config.lr, warmup_steps)
+            lr = learning_rate.unchecked(state.step, total_steps, config.lr, warmup_steps)
             loss, hits = train_step(params, optimizer, x, t, lr)
             if not math.isfinite(loss):
                 bar.close()
                 raise FloatingPointError(
-                    f"the loss became {loss} at step {step + 1} (epoch {epoch}); "
+                    f"the loss became {loss} at step {state.step + 1} (epoch {epoch}); "
                     f"try a smaller --lr than {config.lr}"
                 )
-            loss_sum += loss * len(idx)
-            correct += hits
-            seen += len(idx)
-            curve_loss += loss * len(idx)
-            curve_correct += hits
-            curve_seen += len(idx)
-            images_seen += len(idx)
-            step += 1
+            sums["loss"] += loss * len(idx)
+            sums["correct"] += hits
+            sums["seen"] += len(idx)
+            sums["curve_loss"] += loss * len(idx)
+            sums["curve_correct"] += hits
+            sums["curve_seen"] += len(idx)
+            sums["images_seen"] += len(idx)
+            sums["lr"] = lr
+            state.step += 1
+            state.batch = b + 1
             bar.update(1)
             if b % 20 == 0 or b == steps - 1:
-                bar.set_postfix(loss=f"{loss_sum / seen:.4f}", acc=f"{100 * correct / seen:.2f}%",
+                bar.set_postfix(loss=f"{sums['loss'] / sums['seen']:.4f}",
+                                acc=f"{100 * sums['correct'] / sums['seen']:.2f}%",
                                 lr=f"{lr:.2g}", refresh=False)
-            if curve_every and step % curve_every == 0:
-                point = {"step": step, "epoch": step / steps_per_epoch,
-                         "train_loss": curve_loss / curve_seen,
-                         "train_acc": curve_correct / curve_seen}
-                curve_loss = curve_correct = curve_seen = 0.0
+            if curve_every and state.step % curve_every == 0:
+                point = {"step": state.step, "epoch": state.step / steps_per_epoch,
+                         "train_loss": sums["curve_loss"] / sums["curve_seen"],
+                         "train_acc": sums["curve_correct"] / sums["curve_seen"]}
+                sums.update(curve_loss=0.0, curve_correct=0.0, curve_seen=0.0)
                 if val is not None:
                     ev = evaluate(params, val[0][:curve_images], val[1][:curve_images],
                                   config.eval_batch_size)
                     point.update(val_loss=ev["loss"], val_acc=ev["accuracy"])
-                curve.append(point)
+                state.curve.append(point)
+            if stop is not None and b < steps - 1 and stop():
+                bar.close()
+                sums["train_seconds"] += time.perf_counter() - epoch_start
+                save_state()
+                raise TrainingInterrupted(state)
         bar.close()
-        train_seconds += time.perf_counter() - epoch_start
-        record: dict[str, Any] = {"epoch": epoch, "steps": steps, "lr_last": lr,
-                                  "train_loss": loss_sum / seen, "train_acc": correct / seen}
+        sums["train_seconds"] += time.perf_counter() - epoch_start
+        record: dict[str, Any] = {"epoch": epoch, "steps": steps, "lr_last": sums["lr"],
+                                  "train_loss": sums["loss"] / sums["seen"],
+                                  "train_acc": sums["correct"] / sums["seen"]}
         line = (f"epoch {epoch}/{epochs_run}: train loss {record['train_loss']:.4f} "
                 f"acc {100 * record['train_acc']:.2f}%")
         if val is not None:
@@ -417,22 +506,27 @@ def train(
             record.update(val_loss=ev["loss"], val_acc=ev["accuracy"])
             line += f", val loss {ev['loss']:.4f} acc {100 * ev['accuracy']:.2f}%"
         record["seconds"] = time.perf_counter() - epoch_start
-        epochs.append(record)
+        state.epochs.append(record)
+        state.epoch, state.batch = epoch, 0
+        state.order = np.zeros(0, dtype=np.int64)
+        save_state()
         emit(line + f" ({record['seconds']:.1f} s)")
+        if stop is not None and epoch < epochs_run and stop():
+            raise TrainingInterrupted(state)
 
     test = evaluate(params, test_images, test_labels, config.eval_batch_size)
     wall = time.perf_counter() - start_wall
     metrics: dict[str, Any] = {
         "config": dataclasses.asdict(config),
         "seed": config.seed,
-        "steps": step,
+        "steps": state.step,
         "images_per_epoch": n,
-        "epochs": epochs,
-        "curve": curve,
+        "epochs": state.epochs,
+        "curve": state.curve,
         "test": test,
         "wall_time_s": wall,
-        "train_time_s": train_seconds,
-        "images_per_s": images_seen / train_seconds,
+        "train_time_s": sums["train_seconds"],
+        "images_per_s": sums["images_seen"] / max(sums["train_seconds"], 1e-9),
         "peak_rss_mib": peak_rss_mib(),
         "environment": environment(),
     }

@@ -120,6 +120,31 @@ class SGDMomentum:
             w -= scratch
         self.steps += 1
 
+    def export_state(self) -> dict[str, object]:
+        """The state a checkpoint needs: copies of the velocity, and the step count.
+
+        Returns
+        -------
+        dict
+            ``{"velocity": {name: ndarray}, "steps": int}``; the arrays are copies.
+        """
+        return {"velocity": {name: v.copy() for name, v in self.velocity.items()},
+                "steps": self.steps}
+
+    def import_state(self, velocity: Mapping[str, np.ndarray], steps: int) -> None:
+        """Continue from a checkpoint: copy ``velocity`` into the buffers, set the step count.
+
+        Parameters
+        ----------
+        velocity : mapping str -> ndarray
+            One array per parameter, of its shape (e.g. from
+            :func:`mnist_cnn.train.checkpoint.load_checkpoint`, which checked them).
+        steps : int
+        """
+        for name, v in self.velocity.items():
+            np.copyto(v, velocity[name])
+        self.steps = int(steps)
+
 
 def _check_schedule(step, total_steps, base_lr, warmup_steps=0) -> None:
     total_steps = require_positive_int("total_steps", total_steps)
