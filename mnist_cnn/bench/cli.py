@@ -21,7 +21,13 @@ import numpy as np
 from ..architecture import output_size
 from ..tools.runtime import blas_threads, machine_summary, set_blas_threads
 from .conv import conv_forward_timings
-from .step import format_layer_table, format_throughput, layer_timings, throughput
+from .step import (
+    format_layer_table,
+    format_limits,
+    format_throughput,
+    layer_timings,
+    throughput,
+)
 from .timing import format_table
 
 __all__ = ["main"]
@@ -91,16 +97,25 @@ def _add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-torch", action="store_true", help="skip the PyTorch comparison")
     parser.add_argument("--no-layers", action="store_true", help="skip the per-layer breakdown")
     parser.add_argument("--seed", type=int, default=0, help="seed of the random data (default 0)")
+    parser.add_argument("--epoch-images", type=int, default=50_000,
+                        help="also time whole epochs over this many MNIST training images, "
+                             "batching and shifts included; 0 skips (default 50000)")
+    parser.add_argument("--epoch-rounds", type=int, default=2,
+                        help="epochs timed per framework, best kept (default 2)")
+    parser.add_argument("--no-limits", action="store_true",
+                        help="skip the hardware limit (GEMM rate, bandwidth, shares)")
 
 
 def _run_train(args: argparse.Namespace) -> str:
-    for name in ("batch", "repeat", "number"):
+    for name in ("batch", "repeat", "number", "epoch_rounds"):
         if getattr(args, name) < 1:
             raise SystemExit(f"python -m mnist_cnn.bench train: error: --{name} must be >= 1")
     if args.threads is not None:
         if args.threads < 1:
             raise SystemExit("python -m mnist_cnn.bench train: error: --threads must be >= 1")
         set_blas_threads(args.threads)
+    if args.epoch_images < 0:
+        raise SystemExit("python -m mnist_cnn.bench train: error: --epoch-images must be >= 0")
     parts = [f"seed network, float32, batch {args.batch}; {machine_summary()}; "
              f"OpenBLAS threads in use: {blas_threads() or 'unknown'}"]
     if not args.no_layers:
@@ -109,10 +124,14 @@ def _run_train(args: argparse.Namespace) -> str:
             rows, step_ms,
             f"numpy training step by layer, ms per batch (best of {args.repeat} x {args.number}); "
             "conv backward without dL/dx"))
-    t = throughput(args.batch, args.repeat, args.number, args.seed, use_torch=not args.no_torch)
+    t = throughput(args.batch, args.repeat, args.number, args.seed, use_torch=not args.no_torch,
+                   threads=args.threads, epoch_images=args.epoch_images,
+                   epoch_rounds=args.epoch_rounds, limits=not args.no_limits)
     parts.append(format_throughput(
-        t, f"throughput, images/s (best of {args.repeat} rounds x {args.number} calls, "
-           "numpy and PyTorch interleaved)"))
+        t, f"throughput, images/s (best of {args.repeat} rounds x {args.number} calls; "
+           f"epochs: best of {args.epoch_rounds}; separate processes, {t.threads} threads each)"))
+    if not args.no_limits:
+        parts.append(format_limits(t))
     return "\n\n".join(parts)
 
 
