@@ -60,14 +60,17 @@ def _epoch_batches(images: np.ndarray, labels: np.ndarray, batch: int, seed: int
 
 
 def _numpy_calls(args) -> dict[str, Callable[[], object]]:
+    from ..fast.optim import BlockedSGDMomentum
+    from ..fast.step import Workspace
     from ..train.loop import train_step
-    from ..train.optim import SGDMomentum
 
+    # What mnist_cnn.train.loop.train runs: the blocked update and fc1 in kept buffers.
     x, labels, params = seed_batch(args.batch, args.seed)
-    opt = SGDMomentum(params, MOMENTUM, WEIGHT_DECAY)
+    opt = BlockedSGDMomentum(params, MOMENTUM, WEIGHT_DECAY)
+    ws = Workspace(args.batch, np.float32)
     infer_params = {k: v.copy() for k, v in params.items()}
     calls = {
-        "train": lambda: train_step(params, opt, x, labels, LR),
+        "train": lambda: train_step(params, opt, x, labels, LR, ws),
         "infer": lambda: net.forward(infer_params, x, fast=True),
         "gemm": lambda: gemm_rate(),
         "copy": lambda: copy_bandwidth(),
@@ -81,7 +84,7 @@ def _numpy_calls(args) -> dict[str, Callable[[], object]]:
 
         def epoch() -> None:
             for xb, tb in _epoch_batches(images, targets, args.batch, args.seed):
-                train_step(params, opt, xb, tb, LR)
+                train_step(params, opt, xb, tb, LR, ws)
 
         calls["epoch"] = epoch
     return calls

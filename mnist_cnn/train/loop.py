@@ -39,6 +39,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from ..architecture import SEED
 from ..data import load_mnist
+from ..fast.step import Workspace, loss_and_grads_fast
 from ..reference import network as net
 from ..tools.runtime import environment, peak_rss_mib
 from ..validate import checked, require_float_array, require_ndim, require_positive_int
@@ -230,12 +231,15 @@ def train_step(
     x: np.ndarray,
     labels: np.ndarray,
     lr: float,
+    workspace: Workspace | None = None,
 ) -> tuple[float, int]:
     """One SGD step: loss and gradients by the delta rule, then Eq. (5.1) in place.
 
     ``dL/dx`` of the first layer is skipped (``need_dx=False``): no parameter
     depends on it. The input is checked once, at the door of ``loss_and_grads``;
-    the pooling is the equal hot-path form (``fast=True``).
+    the pooling is the equal hot-path form (``fast=True``). With a
+    ``workspace``, the same chain writes fc1's products into its buffers
+    (:func:`mnist_cnn.fast.step.loss_and_grads_fast`, the same numbers).
 
     Parameters
     ----------
@@ -247,6 +251,8 @@ def train_step(
     labels : ndarray of int, shape [N]
     lr : float
         ``eta_t``.
+    workspace : mnist_cnn.fast.step.Workspace, optional
+        Buffers kept between steps (what :func:`train` passes).
 
     Returns
     -------
@@ -255,8 +261,13 @@ def train_step(
     correct : int
         Images of the batch classified correctly, before the update.
     """
-    loss, grads, inter = net.loss_and_grads(params, x, labels, SEED, need_dx=False, fast=True)
-    correct = int(np.count_nonzero(inter["y"].argmax(axis=1) == labels))
+    if workspace is None:
+        loss, grads, inter = net.loss_and_grads(params, x, labels, SEED, need_dx=False,
+                                                fast=True)
+        y = inter["y"]
+    else:
+        loss, grads, y = loss_and_grads_fast(params, x, labels, workspace)
+    correct = int(np.count_nonzero(y.argmax(axis=1) == labels))
     optimizer.step(grads, lr)
     return float(loss), correct
 
@@ -341,7 +352,12 @@ def train(
     test_images, test_labels = _subset(*load_mnist("test", np.float32), config.limit)
 
     params = net.init_params(rng_init, np.float32)
-    optimizer = SGDMomentum(params, config.momentum, config.weight_decay)
+    from ..fast.optim import BlockedSGDMomentum  # here: mnist_cnn.fast.optim imports .optim
+
+    # The hot path: the update in cache-sized blocks and fc1 in kept buffers (mnist_cnn.fast),
+    # bit for bit the readable SGDMomentum and loss_and_grads.
+    optimizer = BlockedSGDMomentum(params, config.momentum, config.weight_decay)
+    workspace = Workspace(config.batch_size, np.float32)
     n = len(labels)
     steps_per_epoch = math.ceil(n / config.batch_size)
     total_steps = config.epochs * steps_per_epoch
@@ -374,7 +390,7 @@ def train(
                 x = shift_images.unchecked(
                     x, random_shifts.unchecked(rng_shift, len(idx), config.shift))
             lr = learning_rate.unchecked(step, total_steps, config.lr, warmup_steps)
-            loss, hits = train_step(params, optimizer, x, t, lr)
+            loss, hits = train_step(params, optimizer, x, t, lr, workspace)
             if not math.isfinite(loss):
                 bar.close()
                 raise FloatingPointError(
