@@ -3,12 +3,19 @@
 * ``conv`` (the default): the forward convolution of one batch in the book's
   four forms, checked against each other before they are timed
   (:mod:`.conv`);
-* ``train``: the training step and inference at batch 64 in images per second,
-  per layer, and against PyTorch if it is installed (:mod:`.step`).
+* ``train``: the training step, inference and an epoch at batch 64 in images
+  per second, per layer, and against PyTorch if it is installed, each framework
+  in a worker process of its own (:mod:`.step`, :mod:`.worker`); then the
+  hardware limit: FLOPs per image, GEMM rate, bandwidth (:mod:`.limits`).
 
 Timings on a shared or busy machine vary by tens of percent from run to run;
-the ratios are more stable than the absolute numbers. PyTorch is optional and
-pinned in the ``bench`` extra (``pip install -e '.[bench]'``, the CPU wheel).
+the ratios of one run, whose rounds alternate between the frameworks, are
+more stable than the absolute numbers. To see what the OpenBLAS kernel
+override costs, run the command once as it is and once with both variables
+unset for that command alone:
+``env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python -m mnist_cnn.bench train``.
+PyTorch is optional and pinned in the ``bench`` extra
+(``pip install -e '.[bench]'``, the CPU wheel).
 """
 
 from __future__ import annotations
@@ -148,8 +155,9 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="what", metavar="SUBCOMMAND")
     conv_help = "conv forward per batch: loops vs per-channel vs channel-parallel im2col vs einsum"
     _add_conv_arguments(sub.add_parser("conv", help=conv_help, description=conv_help))
-    train_help = ("training step and inference in images/s at batch 64, per-layer breakdown, "
-                  "and PyTorch CPU on the same network if installed")
+    train_help = ("training step, inference and epoch in images/s at batch 64, per-layer "
+                  "breakdown, PyTorch CPU on the same network if installed (each in its own "
+                  "process), and the hardware limit")
     _add_train_arguments(sub.add_parser("train", help=train_help, description=train_help))
     return parser
 

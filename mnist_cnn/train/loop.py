@@ -6,7 +6,9 @@ forward, Eq. (3.3); delta-rule backward, Eqs. (4.3)-(4.15); the pooling in its
 equal hot-path form, :mod:`mnist_cnn.fast.pool`) followed by the momentum update
 of :class:`mnist_cnn.train.optim.SGDMomentum`, Eq. (5.1), with the learning
 rate of Eq. (5.2) and random shifts of the training images, Eq. (5.3). Around
-it: seeded shuffling and evaluation (Eq. (5.4), :mod:`.metrics`).
+it: seeded shuffling and evaluation (Eq. (5.4), :mod:`.metrics`). :func:`train`
+runs the same step on the hot path of :mod:`mnist_cnn.fast` (fc1's products in
+kept buffers, the update in cache-sized blocks), tested equal to these forms.
 
 What this is not: a second implementation of the network (there is none), the
 files a run writes (:mod:`.artifacts`) or the command line (:mod:`.cli`). The
