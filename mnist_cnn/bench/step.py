@@ -19,6 +19,7 @@ What this is not: a claim about any machine but the one it runs on.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from collections.abc import Callable
@@ -484,6 +485,10 @@ def format_throughput(t: Throughput, title: str = "") -> str:
                      f"at most {t.grad_error:.0e}).")
     lines.append("Each framework ran in a process of its own, rounds alternating between the "
                  "two; best round kept.")
+    if hasattr(os, "getloadavg"):  # other work on the machine: the figures above depend on it
+        lines.append("load average (1, 5, 15 min) after timing: "
+                     + ", ".join(f"{v:.2f}" for v in os.getloadavg())
+                     + f" on {os.cpu_count()} CPUs")
     return "\n".join(lines)
 
 
