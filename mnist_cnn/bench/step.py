@@ -22,6 +22,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -355,7 +356,7 @@ class _Worker:
 
 def throughput(batch: int = 64, repeat: int = 5, number: int = 10, seed: int = 0,
                use_torch: bool = True, threads: int | None = None, epoch_images: int = 0,
-               epoch_rounds: int = 2, limits: bool = False) -> Throughput:
+               epoch_rounds: int = 2, limits: bool = False, settle: float = 0.5) -> Throughput:
     """Training-step, inference and epoch throughput, numpy and PyTorch each in its own process.
 
     Both sides start from the same He-initialised float32 weights, the same
@@ -385,6 +386,10 @@ def throughput(batch: int = 64, repeat: int = 5, number: int = 10, seed: int = 0
     epoch_rounds : int, default 2
     limits : bool, default False
         Also measure each worker's GEMM rate and numpy's copy bandwidth.
+    settle : float, default 0.5
+        Seconds of pause before each timed request, so that the threads of the
+        worker that ran last have stopped spinning (OpenBLAS and OpenMP keep
+        their threads busy-waiting for a moment after a call).
 
     Returns
     -------
@@ -410,6 +415,9 @@ def throughput(batch: int = 64, repeat: int = 5, number: int = 10, seed: int = 0
         def timed(cmd: str, rounds: int, calls: int) -> None:
             for r in range(rounds):
                 for w in workers if r % 2 == 0 else workers[::-1]:
+                    # A pause first: the other worker's BLAS/OpenMP threads spin for a while
+                    # after its last call, even in another process; let them go to sleep.
+                    time.sleep(settle)
                     seconds = w.ask(cmd, calls)
                     key = (w.framework, cmd)
                     best[key] = min(best.get(key, float("inf")), seconds)
