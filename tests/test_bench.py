@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 
+import numpy as np
 import pytest
 
 from mnist_cnn import bench
@@ -20,19 +21,23 @@ def test_conv_subcommand_prints_its_table(capsys):
 
 
 def test_train_subcommand_without_torch(capsys):
-    argv = ["train", "--repeat", "1", "--number", "1", "--batch", "8", "--no-torch"]
+    argv = ["train", "--repeat", "1", "--number", "1", "--batch", "8", "--no-torch",
+            "--epoch-images", "24", "--epoch-rounds", "1"]
     assert main(argv) == 0
     out = capsys.readouterr().out
     for text in ("conv 20@5x5, im2col (3.3)", "max-pool 2x2 (2.5)", "fc1 2880 -> 500 (2.7)",
                  "sum of the layers", "whole step, measured", "training step", "inference",
-                 "numpy img/s"):
+                 "numpy img/s", "epoch of 24", "kernel", "OpenBLAS override:",
+                 "a process of its own", "fc1 backward     5.760 M", "total            9.822 M",
+                 "hardware limit:", "share of the limit: numpy", "memory bandwidth"):
         assert text in out, text
     assert "numpy/torch" in out and "PyTorch is not installed" not in out  # skipped on request
 
 
 @pytest.mark.skipif(not HAS_TORCH, reason="PyTorch is optional (pip install -e '.[bench]')")
 def test_train_subcommand_with_torch_reports_a_ratio(capsys):
-    argv = ["train", "--repeat", "1", "--number", "1", "--no-layers", "--threads", "1"]
+    argv = ["train", "--repeat", "1", "--number", "1", "--no-layers", "--threads", "1",
+            "--epoch-images", "0", "--no-limits"]
     before = runtime.blas_threads()
     try:
         assert main(argv) == 0
@@ -92,3 +97,21 @@ def test_bad_bench_arguments_give_one_line_and_exit_2(capsys, argv, message):
     out, err = capsys.readouterr()
     assert out == "" and "Traceback" not in err
     assert message in err.strip().splitlines()[-1]
+
+
+def test_flops_per_image_follow_from_the_architecture():
+    from mnist_cnn.architecture import SEED
+    from mnist_cnn.bench.limits import flops_per_image, parameter_count, update_bytes
+
+    # Counted another way: a conv weight is used once per output position, an fc weight once;
+    # a use is a multiply and an add; the backward pass repeats each product once per gradient.
+    for arch in (SEED, SEED.replace(C_out=7, K=3, D_1=30), SEED.replace(C_in=3, S=2, P=1)):
+        shapes = arch.param_shapes
+        size = {k: int(np.prod(s)) for k, s in shapes.items()}
+        f = flops_per_image(arch)
+        assert f["conv forward"] == f["conv backward"] == 2 * size["w_conv"] * arch.H_c * arch.W_c
+        assert f["fc1 forward"] == 2 * size["w_fc1"] and f["fc1 backward"] == 4 * size["w_fc1"]
+        assert f["fc2 backward"] == 2 * f["fc2 forward"] == 4 * size["w_fc2"]
+        assert f["total"] == sum(v for k, v in f.items() if k != "total")
+        assert update_bytes(arch) == 20 * parameter_count(arch) == 20 * sum(size.values())
+    assert flops_per_image()["total"] == 9_822_000  # the "about 9.8 M"

@@ -2,7 +2,9 @@
 
 * :mod:`.timing` -- best-of-N wall time and a table;
 * :mod:`.conv` -- the convolution in the book's four forms;
-* :mod:`.step` -- the training step by layer, and against PyTorch;
+* :mod:`.step` -- the training step by layer, and against PyTorch (each in a
+  :mod:`.worker` process of its own);
+* :mod:`.limits` -- FLOPs per image, GEMM rate, bandwidth: the hardware limit;
 * :mod:`.cli` -- the command line.
 """
 
@@ -10,7 +12,9 @@ from .conv import conv_forward_timings
 from .step import (
     LayerTiming,
     Throughput,
+    check_against_torch,
     format_layer_table,
+    format_limits,
     format_throughput,
     layer_timings,
     throughput,
@@ -23,7 +27,9 @@ __all__ = [
     "Throughput",
     "TimingRow",
     "conv_forward_timings",
+    "check_against_torch",
     "format_layer_table",
+    "format_limits",
     "format_table",
     "format_throughput",
     "layer_timings",

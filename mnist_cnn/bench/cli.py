@@ -3,12 +3,19 @@
 * ``conv`` (the default): the forward convolution of one batch in the book's
   four forms, checked against each other before they are timed
   (:mod:`.conv`);
-* ``train``: the training step and inference at batch 64 in images per second,
-  per layer, and against PyTorch if it is installed (:mod:`.step`).
+* ``train``: the training step, inference and an epoch at batch 64 in images
+  per second, per layer, and against PyTorch if it is installed, each framework
+  in a worker process of its own (:mod:`.step`, :mod:`.worker`); then the
+  hardware limit: FLOPs per image, GEMM rate, bandwidth (:mod:`.limits`).
 
 Timings on a shared or busy machine vary by tens of percent from run to run;
-the ratios are more stable than the absolute numbers. PyTorch is optional and
-pinned in the ``bench`` extra (``pip install -e '.[bench]'``, the CPU wheel).
+the ratios of one run, whose rounds alternate between the frameworks, are
+more stable than the absolute numbers. To see what the OpenBLAS kernel
+override costs, run the command once as it is and once with both variables
+unset for that command alone:
+``env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python -m mnist_cnn.bench train``.
+PyTorch is optional and pinned in the ``bench`` extra
+(``pip install -e '.[bench]'``, the CPU wheel).
 """
 
 from __future__ import annotations
@@ -22,7 +29,13 @@ from ..architecture import output_size
 from ..tools.runtime import blas_threads, machine_summary, set_blas_threads
 from ..validate import require_allocation
 from .conv import conv_forward_timings
-from .step import format_layer_table, format_throughput, layer_timings, throughput
+from .step import (
+    format_layer_table,
+    format_limits,
+    format_throughput,
+    layer_timings,
+    throughput,
+)
 from .timing import format_table
 
 __all__ = ["main"]
@@ -60,6 +73,8 @@ BOUNDS = {
     "number": (1, 10_000, ""),
     "threads": (1, 1024, ""),
     "seed": (0, 2**63 - 1, "numpy seeds are 64-bit"),
+    "epoch_images": (0, 60_000, "MNIST's training set"),
+    "epoch_rounds": (1, 100, ""),
 }
 
 
@@ -138,6 +153,13 @@ def _add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-torch", action="store_true", help="skip the PyTorch comparison")
     parser.add_argument("--no-layers", action="store_true", help="skip the per-layer breakdown")
     parser.add_argument("--seed", type=int, default=0, help="seed of the random data (default 0)")
+    parser.add_argument("--epoch-images", type=int, default=50_000,
+                        help="also time whole epochs over this many MNIST training images, "
+                             "batching and shifts included; 0 skips (default 50000)")
+    parser.add_argument("--epoch-rounds", type=int, default=2,
+                        help="epochs timed per framework, best kept (default 2)")
+    parser.add_argument("--no-limits", action="store_true",
+                        help="skip the hardware limit (GEMM rate, bandwidth, shares)")
 
 
 def _run_train(args: argparse.Namespace) -> str:
@@ -151,10 +173,14 @@ def _run_train(args: argparse.Namespace) -> str:
             rows, step_ms,
             f"numpy training step by layer, ms per batch (best of {args.repeat} x {args.number}); "
             "conv backward without dL/dx"))
-    t = throughput(args.batch, args.repeat, args.number, args.seed, use_torch=not args.no_torch)
+    t = throughput(args.batch, args.repeat, args.number, args.seed, use_torch=not args.no_torch,
+                   threads=args.threads, epoch_images=args.epoch_images,
+                   epoch_rounds=args.epoch_rounds, limits=not args.no_limits)
     parts.append(format_throughput(
-        t, f"throughput, images/s (best of {args.repeat} rounds x {args.number} calls, "
-           "numpy and PyTorch interleaved)"))
+        t, f"throughput, images/s (best of {args.repeat} rounds x {args.number} calls; "
+           f"epochs: best of {args.epoch_rounds}; separate processes, {t.threads} threads each)"))
+    if not args.no_limits:
+        parts.append(format_limits(t))
     return "\n\n".join(parts)
 
 
@@ -171,8 +197,9 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="what", metavar="SUBCOMMAND")
     conv_help = "conv forward per batch: loops vs per-channel vs channel-parallel im2col vs einsum"
     _add_conv_arguments(sub.add_parser("conv", help=conv_help, description=conv_help))
-    train_help = ("training step and inference in images/s at batch 64, per-layer breakdown, "
-                  "and PyTorch CPU on the same network if installed")
+    train_help = ("training step, inference and epoch in images/s at batch 64, per-layer "
+                  "breakdown, PyTorch CPU on the same network if installed (each in its own "
+                  "process), and the hardware limit")
     _add_train_arguments(sub.add_parser("train", help=train_help, description=train_help))
     return parser
 

@@ -1,49 +1,56 @@
 """``python -m mnist_cnn.bench train``: the training step, layer by layer, and against PyTorch.
 
-What this is: the training step and inference of the whole network in images
-per second, a per-layer breakdown of the step (forward and backward), and, if
-PyTorch is installed, the same network, step and optimiser in PyTorch on the
-CPU with the same number of threads, in the same run. The two are checked to
-compute the same loss and gradients before they are timed.
+What this is: the training step, inference and a whole epoch of the network
+in images per second, a per-layer breakdown of the step (forward and
+backward), and, if PyTorch is installed, the same network, step and optimiser
+in PyTorch on the CPU with the same number of threads. The two are checked to
+compute the same loss and gradients before they are timed; then each runs in
+a worker process of its own (:mod:`.worker`), rounds alternating between
+them. Beside them, the hardware limit (:mod:`.limits`): the FLOPs of one
+image, the measured GEMM rate and bandwidth, and each step's share of it.
+
+Why separate processes: timed in one process, numpy and PyTorch slow each
+other down. After numpy's BLAS calls, OpenBLAS's worker threads keep spinning
+for a while, waiting for more work, and take the cores from PyTorch's threads;
+on a 2-core machine that made PyTorch look up to twice as slow as it is.
 What this is not: a claim about any machine but the one it runs on.
 """
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
-from ..architecture import SEED
+from ..architecture import SEED, Architecture
 from ..fast.pool import maxpool_backward_fast, maxpool_forward_fast
 from ..reference import layers
 from ..reference import network as net
-from ..tools.runtime import blas_threads, set_blas_threads
+from ..tools.runtime import blas_threads
 from ..train.loop import train_step
 from ..train.optim import SGDMomentum
 from ..verify.gradcheck import relative_error
+from .limits import flops_per_image, inference_flops_per_image, parameter_count, update_bytes
 from .timing import time_call
+from .worker import seed_batch as _seed_batch
 
 __all__ = [
     "LayerTiming",
     "Throughput",
+    "check_against_torch",
     "format_layer_table",
+    "format_limits",
     "format_throughput",
     "layer_timings",
     "throughput",
     "torch_network",
 ]
-
-
-def _seed_batch(batch: int, seed: int):
-    """Seeded random images in [0, 1), labels and He-initialised float32 parameters."""
-    rng = np.random.default_rng(seed)
-    x = rng.random((batch, SEED.C_in, SEED.H, SEED.W), dtype=np.float32)
-    labels = rng.integers(0, SEED.D_2, batch)
-    params = net.init_params(rng, np.float32)
-    return x, labels, params
 
 
 @dataclass(frozen=True)
@@ -221,134 +228,226 @@ def torch_network(params: dict[str, np.ndarray]):
 
 @dataclass(frozen=True)
 class Throughput:
-    """Images per second of the training step and of inference, numpy and PyTorch.
+    """Images per second of the training step, inference and an epoch, numpy and PyTorch.
+
+    Every figure comes from a worker process of its own (:mod:`.worker`), one
+    for numpy and one for PyTorch, with the same number of threads; their
+    rounds alternate and the best round of each is kept.
 
     Attributes
     ----------
     batch : int
+    threads : int
+        BLAS threads of numpy, and ``torch.set_num_threads`` of PyTorch.
     numpy_train, numpy_infer : float
         Images/s of :func:`mnist_cnn.train.loop.train_step` and of
         :func:`mnist_cnn.reference.network.forward` (softmax included).
-    torch_train, torch_infer : float or None
+    numpy_epoch : float or None
+        Images/s over an epoch of ``epoch_images`` real training images,
+        shuffling, batching and shifts included; None if not measured.
+    torch_train, torch_infer, torch_epoch : float or None
         The same in PyTorch (``zero_grad``, forward, ``cross_entropy``,
         ``backward``, ``SGD.step``; inference under ``torch.inference_mode``
         with softmax), or None without PyTorch.
-    threads : int or None
-        BLAS threads of numpy, also given to ``torch.set_num_threads``.
+    epoch_images : int
+    numpy_blas : dict
+        numpy's BLAS in its worker: ``library``, ``kernel``, ``threads``, ``override``.
     torch_version : str or None
     loss_error, grad_error : float or None
         Relative errors between numpy's and PyTorch's loss and (largest over
         the six tensors) gradients on the timed batch, checked before timing.
+    gemm_numpy, gemm_torch : float or None
+        float32 GEMM rate (FLOP/s) of each worker, 1024^3, best of rounds.
+    bandwidth : float or None
+        Bytes/s of a 64 MiB float32 copy in the numpy worker.
     torch_missing : str or None
-        Why there are no PyTorch numbers (``"not installed"``, ``"skipped"``),
-        or None.
+        Why there are no PyTorch numbers (``"not installed"``, ``"skipped"``), or None.
     """
 
     batch: int
+    threads: int
     numpy_train: float
     numpy_infer: float
+    numpy_epoch: float | None
     torch_train: float | None
     torch_infer: float | None
-    threads: int | None
+    torch_epoch: float | None
+    epoch_images: int
+    numpy_blas: dict
     torch_version: str | None
     loss_error: float | None
     grad_error: float | None
+    gemm_numpy: float | None = None
+    gemm_torch: float | None = None
+    bandwidth: float | None = None
     torch_missing: str | None = None
 
 
+def check_against_torch(batch: int = 64, seed: int = 0) -> tuple[float, float]:
+    """PyTorch's loss and gradients against :func:`mnist_cnn.reference.network.loss_and_grads`.
+
+    Same He-initialised float32 weights and batch as the workers time.
+
+    Returns
+    -------
+    loss_error, grad_error : float
+        Relative error of the loss, and the largest over the six gradients.
+
+    Raises
+    ------
+    AssertionError
+        If they differ by more than 1e-5 (loss) or 1e-4 (gradients).
+    ImportError
+        Without PyTorch.
+    """
+    import torch
+    import torch.nn.functional as F
+
+    x, labels, params = _seed_batch(batch, seed)
+    model = torch_network(params)
+    loss_t = F.cross_entropy(model(torch.from_numpy(x)), torch.from_numpy(labels))
+    loss_t.backward()
+    loss_n, grads, _ = net.loss_and_grads(params, x, labels, need_dx=False, fast=True)
+    loss_error = abs(loss_t.item() - float(loss_n)) / abs(float(loss_n))
+    torch_grads = {"dw_conv": model[0].weight.grad, "db_conv": model[0].bias.grad,
+                   "dw_fc1": model[3].weight.grad, "db_fc1": model[3].bias.grad,
+                   "dw_fc2": model[5].weight.grad, "db_fc2": model[5].bias.grad}
+    grad_error = max(relative_error(grads[k], torch_grads[k].numpy()) for k in torch_grads)
+    assert loss_error < 1e-5 and grad_error < 1e-4, (
+        f"numpy and PyTorch disagree: loss {loss_error:.1e}, gradients {grad_error:.1e}")
+    return loss_error, grad_error
+
+
+class _Worker:
+    """A :mod:`.worker` process: send one JSON request, read one JSON reply."""
+
+    def __init__(self, framework: str, threads: int, batch: int, seed: int,
+                 epoch_images: int) -> None:
+        self.framework = framework
+        # -c, not -m: the package is imported first, so runpy would warn about a re-import.
+        command = [sys.executable, "-c", "import sys; from mnist_cnn.bench.worker import main; "
+                   "sys.exit(main(sys.argv[1:]))", framework,
+                   "--threads", str(threads), "--batch", str(batch), "--seed", str(seed),
+                   "--epoch-images", str(epoch_images)]
+        self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                        text=True)
+        self._read()  # {"ready": true} after its warm-up
+
+    def _read(self) -> dict:
+        line = self.process.stdout.readline()
+        if not line:
+            raise RuntimeError(f"the {self.framework} worker stopped "
+                               f"(exit code {self.process.wait()})")
+        return json.loads(line)
+
+    def ask(self, cmd: str, number: int = 1):
+        self.process.stdin.write(json.dumps({"cmd": cmd, "number": number}) + "\n")
+        self.process.stdin.flush()
+        reply = self._read()
+        if "error" in reply:
+            raise RuntimeError(reply["error"])
+        return reply["value"]
+
+    def close(self) -> None:
+        if self.process.poll() is None:
+            self.process.stdin.close()
+            self.process.wait(timeout=60)
+
+
 def throughput(batch: int = 64, repeat: int = 5, number: int = 10, seed: int = 0,
-               use_torch: bool = True, threads: int | None = None) -> Throughput:
-    """Training-step and inference throughput at one batch size, numpy against PyTorch.
+               use_torch: bool = True, threads: int | None = None, epoch_images: int = 0,
+               epoch_rounds: int = 2, limits: bool = False, settle: float = 0.5) -> Throughput:
+    """Training-step, inference and epoch throughput, numpy and PyTorch each in its own process.
 
     Both sides start from the same He-initialised float32 weights, the same
     batch and the same optimiser (SGD, momentum 0.9, weight decay 5e-4,
     lr 0.01). Before anything is timed, PyTorch's loss and gradients are
-    compared with :func:`mnist_cnn.reference.network.loss_and_grads`; a mismatch raises
-    ``AssertionError``. The timing rounds alternate numpy and PyTorch, so that a
-    burst of load on a shared machine hits both, and the best round of each
-    is kept. Nothing is cached: every timed call is a full step.
+    compared with numpy's (:func:`check_against_torch`); a mismatch raises
+    ``AssertionError``. Then one :mod:`.worker` process per framework is
+    started with the same thread count, and the timing rounds alternate
+    between them (numpy first in even rounds, PyTorch first in odd ones), so
+    that a burst of load on a shared machine hits both; the best round of
+    each is kept. Nothing is cached: every timed call is a full step.
 
     Parameters
     ----------
     batch : int
         Images per step (64 in the seed).
     repeat, number : int
-        Rounds and calls per round.
+        Rounds and calls per round for the step and inference.
     seed : int
     use_torch : bool
         If False, or if PyTorch is not installed, only numpy is timed.
     threads : int, optional
-        Set numpy's BLAS threads first (:func:`set_blas_threads`); PyTorch gets
-        the same number either way.
+        Threads for both workers; default numpy's current BLAS setting here.
+    epoch_images : int, default 0
+        If > 0, also time epochs over that many real training images (the
+        issue's figure is 50,000), ``epoch_rounds`` rounds each.
+    epoch_rounds : int, default 2
+    limits : bool, default False
+        Also measure each worker's GEMM rate and numpy's copy bandwidth.
+    settle : float, default 0.5
+        Seconds of pause before each timed request, so that the threads of the
+        worker that ran last have stopped spinning (OpenBLAS and OpenMP keep
+        their threads busy-waiting for a moment after a call).
 
     Returns
     -------
     Throughput
     """
-    if threads is not None:
-        set_blas_threads(threads)
-    threads = blas_threads()
-    x, labels, params = _seed_batch(batch, seed)
-    np_params = {name: value.copy() for name, value in params.items()}
-    np_opt = SGDMomentum(np_params, momentum=0.9, weight_decay=5e-4)
-    calls: dict[str, Callable[[], object]] = {
-        "numpy_train": lambda: train_step(np_params, np_opt, x, labels, 0.01),
-        "numpy_infer": lambda: net.forward(params, x, fast=True),
-    }
-    torch, torch_missing = None, "skipped"
+    threads = threads or blas_threads() or 1
+    torch_missing: str | None = "skipped"
+    loss_error = grad_error = None
     if use_torch:
         try:
-            import torch
+            import torch  # noqa: F401  (only to know whether it is there)
+            torch_missing = None
         except ImportError:
-            torch, torch_missing = None, "not installed"
-    loss_error = grad_error = None
-    if torch is not None:
-        import torch.nn.functional as F
+            torch_missing = "not installed"
+    if torch_missing is None:
+        loss_error, grad_error = check_against_torch(batch, seed)
+    workers = [_Worker("numpy", threads, batch, seed, epoch_images)]
+    try:
+        if torch_missing is None:
+            workers.append(_Worker("torch", threads, batch, seed, epoch_images))
+        best: dict[tuple[str, str], float] = {}
 
-        if threads is not None:
-            torch.set_num_threads(threads)
-        model = torch_network(params)
-        xt, lt = torch.from_numpy(x), torch.from_numpy(labels)
-        loss_t = F.cross_entropy(model(xt), lt)
-        loss_t.backward()
-        loss_n, grads, _ = net.loss_and_grads(params, x, labels, need_dx=False, fast=True)
-        loss_error = abs(loss_t.item() - float(loss_n)) / abs(float(loss_n))
-        torch_grads = {"dw_conv": model[0].weight.grad, "db_conv": model[0].bias.grad,
-                       "dw_fc1": model[3].weight.grad, "db_fc1": model[3].bias.grad,
-                       "dw_fc2": model[5].weight.grad, "db_fc2": model[5].bias.grad}
-        grad_error = max(relative_error(grads[k], torch_grads[k].numpy()) for k in torch_grads)
-        assert loss_error < 1e-5 and grad_error < 1e-4, (
-            f"numpy and PyTorch disagree: loss {loss_error:.1e}, gradients {grad_error:.1e}")
-        opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
-        infer_model = torch_network(params).eval()
+        def timed(cmd: str, rounds: int, calls: int) -> None:
+            for r in range(rounds):
+                for w in workers if r % 2 == 0 else workers[::-1]:
+                    # A pause first: the other worker's BLAS/OpenMP threads spin for a while
+                    # after its last call, even in another process; let them go to sleep.
+                    time.sleep(settle)
+                    seconds = w.ask(cmd, calls)
+                    key = (w.framework, cmd)
+                    best[key] = min(best.get(key, float("inf")), seconds)
 
-        def torch_train() -> None:
-            opt.zero_grad(set_to_none=True)
-            F.cross_entropy(model(xt), lt).backward()
-            opt.step()
+        timed("train", repeat, number)
+        timed("infer", repeat, number)
+        if epoch_images:
+            timed("epoch", epoch_rounds, 1)
+        gemm = {w.framework: w.ask("gemm") for w in workers} if limits else {}
+        bandwidth = workers[0].ask("copy") if limits else None
+        numpy_blas = workers[0].ask("info")
+        torch_version = workers[1].ask("info")["version"] if len(workers) > 1 else None
+    finally:
+        for w in workers:
+            w.close()
 
-        def torch_infer() -> None:
-            with torch.inference_mode():
-                F.softmax(infer_model(xt), dim=1)
+    def rate(framework: str, cmd: str) -> float | None:
+        seconds = best.get((framework, cmd))
+        if seconds is None:
+            return None
+        return (epoch_images if cmd == "epoch" else batch) / seconds
 
-        calls.update(torch_train=torch_train, torch_infer=torch_infer)
-
-    for fn in calls.values():  # warm-up: allocations, thread pools, lazy initialisation
-        fn()
-    best = dict.fromkeys(calls, float("inf"))
-    for _ in range(repeat):
-        for name, fn in calls.items():
-            start = time.perf_counter()
-            for _ in range(number):
-                fn()
-            best[name] = min(best[name], (time.perf_counter() - start) / number)
-    rate = {name: batch / seconds for name, seconds in best.items()}
     return Throughput(
-        batch=batch, numpy_train=rate["numpy_train"], numpy_infer=rate["numpy_infer"],
-        torch_train=rate.get("torch_train"), torch_infer=rate.get("torch_infer"),
-        threads=threads, torch_version=None if torch is None else torch.__version__,
-        loss_error=loss_error, grad_error=grad_error,
-        torch_missing=None if torch is not None else torch_missing,
+        batch=batch, threads=threads,
+        numpy_train=rate("numpy", "train"), numpy_infer=rate("numpy", "infer"),
+        numpy_epoch=rate("numpy", "epoch"), torch_train=rate("torch", "train"),
+        torch_infer=rate("torch", "infer"), torch_epoch=rate("torch", "epoch"),
+        epoch_images=epoch_images, numpy_blas=numpy_blas, torch_version=torch_version,
+        loss_error=loss_error, grad_error=grad_error, gemm_numpy=gemm.get("numpy"),
+        gemm_torch=gemm.get("torch"), bandwidth=bandwidth, torch_missing=torch_missing,
     )
 
 
@@ -365,18 +464,24 @@ def format_throughput(t: Throughput, title: str = "") -> str:
     Returns
     -------
     str
-        Two rows (training step, inference).
+        Rows for the training step, inference and (if measured) the epoch.
     """
     lines = [title] if title else []
     header = f"{'at batch ' + str(t.batch):<16}  {'numpy img/s':>12}  {'torch img/s':>12}  " \
              f"{'numpy/torch':>11}"
     lines += [header, "-" * len(header)]
-    for label, mine, theirs in (("training step", t.numpy_train, t.torch_train),
-                                ("inference", t.numpy_infer, t.torch_infer)):
+    rows = [("training step", t.numpy_train, t.torch_train),
+            ("inference", t.numpy_infer, t.torch_infer)]
+    if t.numpy_epoch is not None:
+        rows.append((f"epoch of {t.epoch_images:,}", t.numpy_epoch, t.torch_epoch))
+    for label, mine, theirs in rows:
         if theirs is None:
             lines.append(f"{label:<16}  {mine:12,.0f}  {'-':>12}  {'-':>11}")
         else:
             lines.append(f"{label:<16}  {mine:12,.0f}  {theirs:12,.0f}  {mine / theirs:11.2f}")
+    b = t.numpy_blas
+    lines.append(f"numpy {b.get('version')}: BLAS {b.get('library')}, kernel {b.get('kernel')}, "
+                 f"{b.get('threads')} threads; OpenBLAS override: {b.get('override')}")
     if t.torch_version is None and t.torch_missing == "skipped":
         lines.append("PyTorch comparison skipped on request.")
     elif t.torch_version is None:
@@ -386,4 +491,50 @@ def format_throughput(t: Throughput, title: str = "") -> str:
         lines.append(f"PyTorch {t.torch_version} with {t.threads} threads; before timing, its "
                      f"loss and gradients matched numpy's (relative error {t.loss_error:.0e} and "
                      f"at most {t.grad_error:.0e}).")
+    lines.append("Each framework ran in a process of its own, rounds alternating between the "
+                 "two; best round kept.")
+    if hasattr(os, "getloadavg"):  # other work on the machine: the figures above depend on it
+        lines.append("load average (1, 5, 15 min) after timing: "
+                     + ", ".join(f"{v:.2f}" for v in os.getloadavg())
+                     + f" on {os.cpu_count()} CPUs")
+    return "\n".join(lines)
+
+
+def format_limits(t: Throughput, arch: Architecture = SEED) -> str:
+    """The hardware limit: FLOPs per image, GEMM rate, best possible images/s, shares, traffic.
+
+    Parameters
+    ----------
+    t : Throughput
+        Measured with ``limits=True``.
+    arch : Architecture, default SEED
+
+    Returns
+    -------
+    str
+    """
+    f = flops_per_image(arch)
+    lines = ["FLOPs per training image, derived from the Architecture (multiply-add = 2):"]
+    for name, value in f.items():
+        if name != "total":
+            lines.append(f"  {name:<14} {value / 1e6:7.3f} M")
+    lines.append(f"  {'total':<14} {f['total'] / 1e6:7.3f} M  (pooling, ReLU, softmax, loss and "
+                 "biases left out: < 0.2 %)")
+    infer_flops = inference_flops_per_image(arch)
+    gemm = max(g for g in (t.gemm_numpy, t.gemm_torch) if g is not None)
+    lines.append("float32 GEMM 1024^3, best of 5: numpy " + f"{t.gemm_numpy / 1e9:.1f} GFLOP/s"
+                 + ("" if t.gemm_torch is None else f", torch {t.gemm_torch / 1e9:.1f} GFLOP/s")
+                 + f"; limit taken as {gemm / 1e9:.1f} GFLOP/s")
+    best_train, best_infer = gemm / f["total"], gemm / infer_flops
+    lines.append(f"hardware limit: {best_train:,.0f} training images/s, "
+                 f"{best_infer:,.0f} inference images/s ({infer_flops / 1e6:.2f} MFLOP/image)")
+    shares = [f"numpy {100 * t.numpy_train / best_train:.0f} %"]
+    if t.torch_train is not None:
+        shares.append(f"torch {100 * t.torch_train / best_train:.0f} %")
+    lines.append("training step's share of the limit: " + ", ".join(shares))
+    traffic = update_bytes(arch)
+    lines.append(f"memory bandwidth (64 MiB float32 copy): {t.bandwidth / 1e9:.1f} GB/s; the "
+                 f"update, Eq. (5.1), moves at least {traffic / 1e6:.1f} MB per step "
+                 f"(read w, g, v; write v, w for {parameter_count(arch):,} parameters) "
+                 f"= {1e3 * traffic / t.bandwidth:.2f} ms per step")
     return "\n".join(lines)

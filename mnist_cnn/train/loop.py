@@ -6,7 +6,9 @@ forward, Eq. (3.3); delta-rule backward, Eqs. (4.3)-(4.15); the pooling in its
 equal hot-path form, :mod:`mnist_cnn.fast.pool`) followed by the momentum update
 of :class:`mnist_cnn.train.optim.SGDMomentum`, Eq. (5.1), with the learning
 rate of Eq. (5.2) and random shifts of the training images, Eq. (5.3). Around
-it: seeded shuffling and evaluation (Eq. (5.4), :mod:`.metrics`).
+it: seeded shuffling and evaluation (Eq. (5.4), :mod:`.metrics`). :func:`train`
+runs the same step on the hot path of :mod:`mnist_cnn.fast` (fc1's products in
+kept buffers, the update in cache-sized blocks), tested equal to these forms.
 
 What this is not: a second implementation of the network (there is none), the
 files a run writes (:mod:`.artifacts`) or the command line (:mod:`.cli`). The
@@ -39,6 +41,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from ..architecture import SEED
 from ..data import load_mnist
+from ..fast.step import Workspace, loss_and_grads_fast
 from ..reference import network as net
 from ..tools.runtime import environment, peak_rss_mib
 from ..validate import checked, require_float_array, require_ndim, require_positive_int
@@ -262,12 +265,15 @@ def train_step(
     x: np.ndarray,
     labels: np.ndarray,
     lr: float,
+    workspace: Workspace | None = None,
 ) -> tuple[float, int]:
     """One SGD step: loss and gradients by the delta rule, then Eq. (5.1) in place.
 
     ``dL/dx`` of the first layer is skipped (``need_dx=False``): no parameter
     depends on it. The input is checked once, at the door of ``loss_and_grads``;
-    the pooling is the equal hot-path form (``fast=True``).
+    the pooling is the equal hot-path form (``fast=True``). With a
+    ``workspace``, the same chain writes fc1's products into its buffers
+    (:func:`mnist_cnn.fast.step.loss_and_grads_fast`, the same numbers).
 
     Parameters
     ----------
@@ -279,6 +285,8 @@ def train_step(
     labels : ndarray of int, shape [N]
     lr : float
         ``eta_t``.
+    workspace : mnist_cnn.fast.step.Workspace, optional
+        Buffers kept between steps (what :func:`train` passes).
 
     Returns
     -------
@@ -287,9 +295,13 @@ def train_step(
     correct : int
         Images of the batch classified correctly, before the update.
     """
-    loss, grads, inter = net.loss_and_grads(params, x, labels, SEED, need_dx=False,
-                                            fast=True)
-    correct = int(np.count_nonzero(inter["y"].argmax(axis=1) == labels))
+    if workspace is None:
+        loss, grads, inter = net.loss_and_grads(params, x, labels, SEED, need_dx=False,
+                                                fast=True)
+        y = inter["y"]
+    else:
+        loss, grads, y = loss_and_grads_fast(params, x, labels, workspace)
+    correct = int(np.count_nonzero(y.argmax(axis=1) == labels))
     optimizer.step(grads, lr)
     return float(loss), correct
 
@@ -393,9 +405,13 @@ def train(
     if len(labels) == 0:
         raise ValueError(f"the {config.split} split is empty; nothing to train on")
 
+    from ..fast.optim import BlockedSGDMomentum  # here: mnist_cnn.fast.optim imports .optim
+
+    # The hot path: the update in cache-sized blocks and fc1 in kept buffers (mnist_cnn.fast),
+    # bit for bit the readable SGDMomentum and loss_and_grads.
     if resume is None:
         params = net.init_params(rng_init, np.float32)
-        optimizer = SGDMomentum(params, config.momentum, config.weight_decay)
+        optimizer = BlockedSGDMomentum(params, config.momentum, config.weight_decay)
         state = RunState(params=params, velocity=optimizer.velocity, optimizer_steps=0,
                          rng_order={}, rng_shift={}, config=dataclasses.asdict(config))
     else:
@@ -408,11 +424,12 @@ def train(
                             f"{getattr(config, k)!r})" for k in differ))
         state = resume
         params = {name: np.array(a) for name, a in resume.params.items()}  # writable copies
-        optimizer = SGDMomentum(params, config.momentum, config.weight_decay)
+        optimizer = BlockedSGDMomentum(params, config.momentum, config.weight_decay)
         optimizer.import_state(resume.velocity, resume.optimizer_steps)
         state.params, state.velocity = params, optimizer.velocity
         rng_order.bit_generator.state = resume.rng_order
         rng_shift.bit_generator.state = resume.rng_shift
+    workspace = Workspace(config.batch_size, np.float32)
     n = len(labels)
     steps_per_epoch = math.ceil(n / config.batch_size)
     total_steps = config.epochs * steps_per_epoch
@@ -457,7 +474,7 @@ def train(
                 x = shift_images.unchecked(
                     x, random_shifts.unchecked(rng_shift, len(idx), config.shift))
             lr = learning_rate.unchecked(state.step, total_steps, config.lr, warmup_steps)
-            loss, hits = train_step(params, optimizer, x, t, lr)
+            loss, hits = train_step(params, optimizer, x, t, lr, workspace)
             if not math.isfinite(loss):
                 bar.close()
                 raise FloatingPointError(

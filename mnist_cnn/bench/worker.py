@@ -1,0 +1,173 @@
+"""One framework in a process of its own, timed on request: the other half of ``bench train``.
+
+What this is: ``python -m mnist_cnn.bench.worker {numpy,torch} --threads T ...``
+builds the seed network, its optimiser and a batch, warms up, and then
+answers one JSON request per line on stdin with one JSON line on stdout:
+
+* ``{"cmd": "train", "number": n}`` -> seconds per training step (best of nothing: one round);
+* ``{"cmd": "infer", "number": n}`` -> seconds per inference batch (softmax included);
+* ``{"cmd": "epoch"}`` -> seconds for one epoch of the first ``--epoch-images``
+  training images: shuffling, batching, random shifts (Eq. (5.3)) and the steps;
+* ``{"cmd": "gemm"}`` -> this framework's float32 matrix-product rate (FLOP/s);
+* ``{"cmd": "copy"}`` -> memory bandwidth (bytes/s, numpy only);
+* ``{"cmd": "info"}`` -> the library, its kernel, its threads and the OpenBLAS override.
+
+Why a process of its own: after numpy's BLAS calls, OpenBLAS's worker
+threads keep spinning for a while, waiting for the next call; in a shared
+process they take the cores from PyTorch's threads (and the other way round),
+so whichever runs second looks slower than it is. The parent
+(:func:`mnist_cnn.bench.step.throughput`) alternates rounds between a numpy
+worker and a PyTorch worker and keeps each one's best.
+What this is not: a public API; it trusts its parent.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Callable
+
+import numpy as np
+
+from ..architecture import SEED
+from ..reference import network as net
+from .limits import blas_description, copy_bandwidth, gemm_rate
+
+LR, MOMENTUM, WEIGHT_DECAY = 0.01, 0.9, 5e-4
+
+
+def seed_batch(batch: int, seed: int):
+    """Seeded random images in [0, 1), labels and He-initialised float32 parameters."""
+    rng = np.random.default_rng(seed)
+    x = rng.random((batch, SEED.C_in, SEED.H, SEED.W), dtype=np.float32)
+    labels = rng.integers(0, SEED.D_2, batch)
+    params = net.init_params(rng, np.float32)
+    return x, labels, params
+
+
+def _epoch_batches(images: np.ndarray, labels: np.ndarray, batch: int, seed: int):
+    """The training loop's data path: a seeded permutation, batches, random shifts of 2 px."""
+    from ..train.loop import random_shifts, shift_images
+
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(labels))
+    for start in range(0, len(order), batch):
+        idx = order[start : start + batch]
+        x = shift_images.unchecked(images[idx], random_shifts.unchecked(rng, len(idx), 2))
+        yield x, labels[idx]
+
+
+def _numpy_calls(args) -> dict[str, Callable[[], object]]:
+    from ..fast.optim import BlockedSGDMomentum
+    from ..fast.step import Workspace
+    from ..train.loop import train_step
+
+    # What mnist_cnn.train.loop.train runs: the blocked update and fc1 in kept buffers.
+    x, labels, params = seed_batch(args.batch, args.seed)
+    opt = BlockedSGDMomentum(params, MOMENTUM, WEIGHT_DECAY)
+    ws = Workspace(args.batch, np.float32)
+    infer_params = {k: v.copy() for k, v in params.items()}
+    calls = {
+        "train": lambda: train_step(params, opt, x, labels, LR, ws),
+        "infer": lambda: net.forward(infer_params, x, fast=True),
+        "gemm": lambda: gemm_rate(),
+        "copy": lambda: copy_bandwidth(),
+        "info": lambda: dict(blas_description().__dict__, version=np.__version__),
+    }
+    if args.epoch_images:
+        from ..data import load_mnist
+
+        images, targets = load_mnist("train", np.float32)
+        images, targets = images[: args.epoch_images], targets[: args.epoch_images]
+
+        def epoch() -> None:
+            for xb, tb in _epoch_batches(images, targets, args.batch, args.seed):
+                train_step(params, opt, xb, tb, LR, ws)
+
+        calls["epoch"] = epoch
+    return calls
+
+
+def _torch_calls(args) -> dict[str, Callable[[], object]]:
+    import torch
+    import torch.nn.functional as F
+
+    from .step import torch_network
+
+    torch.set_num_threads(args.threads)
+    x, labels, params = seed_batch(args.batch, args.seed)
+    model = torch_network(params)
+    infer_model = torch_network(params).eval()
+    opt = torch.optim.SGD(model.parameters(), lr=LR, momentum=MOMENTUM, weight_decay=WEIGHT_DECAY)
+    xt, lt = torch.from_numpy(x), torch.from_numpy(labels)
+
+    def step(xb, tb) -> None:
+        opt.zero_grad(set_to_none=True)
+        F.cross_entropy(model(xb), tb).backward()
+        opt.step()
+
+    def infer() -> None:
+        with torch.inference_mode():
+            F.softmax(infer_model(xt), dim=1)
+
+    def matmul(a, b, out) -> None:
+        torch.matmul(torch.from_numpy(a), torch.from_numpy(b), out=torch.from_numpy(out))
+
+    calls = {
+        "train": lambda: step(xt, lt),
+        "infer": infer,
+        "gemm": lambda: gemm_rate(matmul=matmul),
+        "info": lambda: {"library": f"torch {torch.__version__}",
+                         "threads": torch.get_num_threads(), "version": torch.__version__},
+    }
+    if args.epoch_images:
+        from ..data import load_mnist
+
+        images, targets = load_mnist("train", np.float32)
+        images, targets = images[: args.epoch_images], targets[: args.epoch_images]
+
+        def epoch() -> None:
+            for xb, tb in _epoch_batches(images, targets, args.batch, args.seed):
+                step(torch.from_numpy(xb), torch.from_numpy(tb))
+
+        calls["epoch"] = epoch
+    return calls
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Serve timing requests, one JSON line in, one JSON line out, until stdin closes."""
+    parser = argparse.ArgumentParser(prog="python -m mnist_cnn.bench.worker")
+    parser.add_argument("framework", choices=["numpy", "torch"])
+    parser.add_argument("--threads", type=int, required=True)
+    parser.add_argument("--batch", type=int, default=64)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--epoch-images", type=int, default=0)
+    args = parser.parse_args(argv)
+    from ..tools.runtime import set_blas_threads
+
+    set_blas_threads(args.threads)
+    calls = (_numpy_calls if args.framework == "numpy" else _torch_calls)(args)
+    for name in ("train", "infer"):  # warm-up: allocations, thread pools, lazy initialisation
+        calls[name]()
+    print(json.dumps({"ready": True}), flush=True)
+    for line in sys.stdin:
+        request = json.loads(line)
+        cmd, number = request["cmd"], int(request.get("number", 1))
+        fn = calls.get(cmd)
+        if fn is None:
+            reply = {"error": f"{args.framework} worker cannot {cmd!r}"}
+        elif cmd in ("gemm", "copy", "info"):
+            reply = {"value": fn()}
+        else:
+            start = time.perf_counter()
+            for _ in range(number):
+                fn()
+            reply = {"value": (time.perf_counter() - start) / number}
+        print(json.dumps(reply), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
