@@ -28,6 +28,7 @@ import functools
 import itertools
 import json
 import re
+import textwrap
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -896,14 +897,15 @@ def ledger_summary(results: dict[str, Result]) -> str:
     tags = sorted(results, key=_tag_key)
     ok = [t for t in tags if results[t].status == "ok"]
     lines = [f"checked from their typeset form: {len(ok)} of {len(tags)} numbered equations"]
-    for start in range(0, len(ok), 15):
-        lines.append("  " + " ".join(f"({t})" for t in ok[start : start + 15]))
+    lines += textwrap.wrap(" ".join(f"({t})" for t in ok), 88, initial_indent="  ",
+                           subsequent_indent="  ")
     for t in tags:
         if results[t].status != "ok":
             lines.append(f"{results[t].status}: ({t}) {results[t].message}")
         for skipped in results[t].skipped:
             lines.append(f"({t}) {skipped}")
-    return "\n".join(lines)
+    # The book prints this: no line over 90 characters.
+    return "\n".join(textwrap.fill(line, 90, subsequent_indent="    ") for line in lines)
 
 
 def _tag_key(tag: str) -> tuple:
