@@ -20,6 +20,8 @@ exclude_patterns = ["_build", "**.ipynb_checkpoints"]
 # The notebooks are executed by `make book` and stored with their outputs: never run here.
 nb_execution_mode = "off"
 nb_merge_streams = True
+# Markdown outputs (chapter 6 renders its error table from data) are read as MyST, with maths.
+nb_render_markdown_format = "myst"
 myst_enable_extensions = ["dollarmath", "amsmath"]
 myst_heading_anchors = 3
 suppress_warnings = ["mystnb.unknown_mime_type"]

@@ -94,7 +94,7 @@ def im2col_animation(image: np.ndarray, kernel: int = 3):
     assert X.shape == (kernel * kernel, H_c * W_c)
     vmin, vmax = image.min(), image.max()
 
-    fig, (ax_img, ax_mat) = plt.subplots(1, 2, figsize=(10, 3.9), dpi=DPI, layout="constrained",
+    fig, (ax_img, ax_mat) = plt.subplots(1, 2, figsize=(6.0, 3.0), dpi=DPI, layout="constrained",
                                          gridspec_kw={"width_ratios": [1, 1.9]})
     shown = _image_panel(ax_img, image, "image x (window K x K)", vmin, vmax)
     window = Rectangle((-0.5, -0.5), kernel, kernel, fill=False, ec="red", lw=3)
@@ -152,7 +152,7 @@ def channel_stacking_animation(x: np.ndarray, kernel: int = 2):
     vmin, vmax = x.min(), x.max()
     KK = kernel * kernel
 
-    fig = plt.figure(figsize=(10, 4.2), dpi=DPI, layout="constrained")
+    fig = plt.figure(figsize=(6.0, 3.4), dpi=DPI, layout="constrained")
     grid = fig.add_gridspec(C_in, 2, width_ratios=[1, 2.2])
     channel_axes = [fig.add_subplot(grid[c, 0]) for c in range(C_in)]
     ax_mat = fig.add_subplot(grid[:, 1])
@@ -223,7 +223,7 @@ def maxpool_routing_animation(z_conv: np.ndarray, delta_pool: np.ndarray, pool: 
     _, pool_cache = layers.maxpool_forward(z_conv[None, None], pool)
     delta_conv = layers.maxpool_backward(delta_pool[None, None], pool_cache)[0, 0]
 
-    fig, (ax_z, ax_d, ax_c) = plt.subplots(1, 3, figsize=(11, 4.0), dpi=DPI,
+    fig, (ax_z, ax_d, ax_c) = plt.subplots(1, 3, figsize=(6.0, 2.9), dpi=DPI,
                                            layout="constrained")
     lim = np.abs(delta_pool).max()
     shown_z = ax_z.imshow(z_conv, cmap="viridis")

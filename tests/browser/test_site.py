@@ -75,6 +75,12 @@ def survey(browser):
             "downscaled": downscaled_images(page),
             "overflow": horizontal_overflow(page),
             "blocked": list(page.blocked_requests),
+            # solution cells (tag "solution"): how many, and how many show without a click
+            "solutions": page.evaluate("""() => {
+                const cells = [...document.querySelectorAll('.tag_solution')];
+                const shown = cells.filter(c => !c.querySelector('details:not([open])'));
+                return [cells.length, shown.length];
+            }"""),
         }
         page.context.close()
     return records
@@ -102,6 +108,13 @@ def test_images_load_and_have_alt_text(survey, stem):
     assert page["no_alt"] == []
     assert page["broken_images"] == []
     assert page["downscaled"] == []  # shown at natural size: 12 pt text stays 12 pt
+
+
+@pytest.mark.parametrize("stem", CHAPTERS)
+def test_solutions_are_folded(survey, stem):
+    nb = json.loads((ROOT / "notebooks" / f"{stem}.ipynb").read_text())
+    tagged = sum("solution" in c["metadata"].get("tags", []) for c in nb["cells"])
+    assert chapter(survey, stem)["solutions"] == [tagged, 0]
 
 
 @pytest.mark.parametrize("stem", CHAPTERS)
