@@ -27,6 +27,14 @@ The error measure (one policy for the whole book)
 
 A table row is ``(equation, check, measured, bound)``; ``measured`` and
 ``bound`` are printed as text so that counts and accuracies fit too.
+
+The ledger
+----------
+Built with ``chapter=k``, a :class:`Verification` looks every check it records
+up in the equation ledger (:mod:`mnist_cnn.verify.ledger`) and refuses one that
+is not there: the table then shows each check's kind (independent, consistency,
+negative, result) and its referee, and the ledger stays the one list of what the
+book checks. Checks of the exercises (equation ``"ex. 1"``, ...) need no entry.
 """
 
 from __future__ import annotations
@@ -38,6 +46,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from ..verify import ledger
 from ..verify.gradcheck import relative_error
 
 __all__ = ["MEASURES", "TOL_EXACT", "TOL_FD", "Row", "Verification", "max_abs_error", "show_code"]
@@ -72,12 +81,14 @@ MEASURES: dict[str, Callable[[np.ndarray, np.ndarray], float]] = {
 
 
 class Row(NamedTuple):
-    """One line of the verification table."""
+    """One line of the verification table (``kind``, ``referee``: from the ledger)."""
 
     equation: str
     check: str
     measured: str
     bound: str
+    kind: str = ""
+    referee: str = ""
 
 
 class Verification:
@@ -91,6 +102,8 @@ class Verification:
         The default bound of :meth:`check`.
     width : int, default 60
         Width of the check column when printing.
+    chapter : int, optional
+        Look every recorded check up in the equation ledger and show its kind.
 
     Examples
     --------
@@ -101,15 +114,26 @@ class Verification:
     '0.0e+00'
     """
 
-    def __init__(self, measure: str = "max-abs", tol: float = 1e-12, width: int = 60) -> None:
+    def __init__(self, measure: str = "max-abs", tol: float = 1e-12, width: int = 60,
+                 chapter: int | None = None) -> None:
         if measure not in MEASURES:
             raise ValueError(f"measure must be one of {sorted(MEASURES)}; got {measure!r}")
-        self.measure, self.tol, self.width = measure, tol, width
+        self.measure, self.tol, self.width, self.chapter = measure, tol, width, chapter
         self.rows: list[Row] = []
 
     def record(self, equation: str, check: str, measured: str, bound: str) -> None:
         """Add a row for a check made elsewhere (a table of its own, an exact sympy residual)."""
-        self.rows.append(Row(equation, check, measured, bound))
+        kind = referee = ""
+        if self.chapter is not None:
+            if equation.startswith("ex."):
+                kind, referee = "exercise", ""
+            else:
+                entry = ledger.find(equation, check)
+                if entry is None:
+                    raise KeyError(f"check {equation} {check!r} is not in the equation ledger "
+                                   "(mnist_cnn/verify/ledger.py); add it there with its kind")
+                kind, referee = entry.kind, entry.source
+        self.rows.append(Row(equation, check, measured, bound, kind, referee))
 
     def append(self, row: tuple[str, str, str, str]) -> None:
         """:meth:`record` for a ``(equation, check, measured, bound)`` tuple."""
@@ -151,13 +175,18 @@ class Verification:
         assert value >= bound, f"{what}: {value} < {bound}"
 
     def table(self) -> str:
-        """The verification table: equation, check, measured, bound; one line per check."""
+        """The verification table: equation, [kind,] check, measured, bound; one line per check."""
         eq = max([len("equation")] + [len(r.equation) for r in self.rows])
         measured = max([len("measured")] + [len(r.measured) for r in self.rows])
-        lines = [f"{'equation':<{eq}} {'check':<{self.width}} {'measured':>{measured}} bound"]
+        kind = "" if self.chapter is None else f"{'kind':<12}"
+        lines = [f"{'equation':<{eq}} {kind}{'check':<{self.width}} {'measured':>{measured}} bound"]
         for r in self.rows:
-            lines.append(f"{r.equation:<{eq}} {r.check:<{self.width}} {r.measured:>{measured}} "
+            k = "" if self.chapter is None else f"{r.kind:<12}"
+            lines.append(f"{r.equation:<{eq}} {k}{r.check:<{self.width}} {r.measured:>{measured}} "
                          f"{r.bound}")
+        if self.chapter is not None:
+            counts = {k: sum(r.kind == k for r in self.rows) for k in (*ledger.KINDS, "exercise")}
+            lines.append("kinds: " + ", ".join(f"{v} {k}" for k, v in counts.items() if v))
         return "\n".join(lines)
 
 
