@@ -1,4 +1,4 @@
-"""The closed form of Eq. (4.14) for any S and P equals the loops, finite differences and the adjoint."""
+"""The closed form of Eq. (4.14) for any S, P equals the loops, finite differences, the adjoint."""
 
 import numpy as np
 import pytest

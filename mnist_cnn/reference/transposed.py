@@ -60,7 +60,7 @@ def conv_dx_closed_form(
     delta: np.ndarray, w: np.ndarray, x_shape: tuple[int, int, int, int],
     stride: int = 1, padding: int = 0,
 ) -> np.ndarray:
-    """``∂L/∂x`` of the convolution, Eq. (4.14): dilate, full-correlate with the flipped kernel, crop.
+    """``∂L/∂x`` of the conv, Eq. (4.14): dilate, full-correlate with the flipped kernel, crop.
 
     ``∂L/∂x̃_{n,c} = Σ_o corr_full(dilate_S(δ_{n,o}), flip(w_{o,c}))``, zero-extended to
     ``(H_in + 2P) × (W_in + 2P)``; then ``∂L/∂x_{n,c,a,b'} = ∂L/∂x̃_{n,c,a+P,b'+P}``.
