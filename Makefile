@@ -8,13 +8,14 @@ STAMP  := $(VENV)/.installed-from-pyproject
 
 NOTEBOOKS := $(sort $(wildcard notebooks/*.ipynb))
 
-.PHONY: all book test lint lab clean help
+.PHONY: all book test lint lab clean help mutants
 
 all: help
 
 help:
 	@echo "make book   execute every notebook in notebooks/ in order, outputs written in place"
 	@echo "make test   ruff + pytest (tests/, doctests in mnist_cnn/) + nbval (notebooks/)"
+	@echo "make mutants  mutation testing: every wrong equation of the table must be caught"
 	@echo "make lab    start JupyterLab on notebooks/"
 	@echo "make clean  remove what the build made (not the data)"
 
@@ -34,6 +35,11 @@ test: $(STAMP) lint
 	$(BIN)/python -m pytest tests mnist_cnn notebooks --doctest-modules \
 		--nbval --nbval-current-env \
 		--nbval-sanitize-with tests/nbval_sanitize.cfg
+
+# ~38 targeted wrong equations (mnist_cnn/verify/mutants.py), each run against the tests and,
+# if they miss it, the chapters' checks; the last line is "killed K of N" (fails unless K = N).
+mutants: $(STAMP)
+	$(BIN)/python -m mnist_cnn.verify.mutants --workers 2
 
 # Jupyter refuses to run as root unless told; containers and CI often are root.
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root)
