@@ -66,10 +66,10 @@ def test_every_check_runs_somewhere():
     """A book check is recorded in its chapter (through the ledger); a test check exists."""
     for check in ledger.CHECKS:
         if check.where == "book":
-            source = "\n".join(_cells(CHAPTERS[check.chapter], "code"))
-            assert f"chapter={check.chapter}" in source, CHAPTERS[check.chapter].name
+            source = "\n".join(_cells(CHAPTERS[check.notebook], "code"))
+            assert f"chapter={check.notebook}" in source, CHAPTERS[check.notebook].name
             for part in check.label.split("{name}"):
-                assert part.strip() in source, f"chapter {check.chapter} lacks {check.label!r}"
+                assert part.strip() in source, f"chapter {check.notebook} lacks {check.label!r}"
         else:
             file, _, name = check.where.partition("::")
             tree = ast.parse((ROOT / file).read_text())

@@ -139,8 +139,11 @@ class Check:
         The package functions of the referee side; empty for scipy, numpy
         one-liners, finite differences on a notebook function, hand values.
     where : str
-        ``"book"`` (recorded in the chapter's verification table) or a pytest
+        ``"book"`` (recorded in a chapter's verification table) or a pytest
         node id such as ``"tests/test_architecture.py::test_output_size..."``.
+    recorded_in : int, optional
+        The chapter that records a book check, if not the equation's own
+        (chapter 3 re-checks Eq. (2.4) on its second conv).
     """
 
     equation: str
@@ -150,11 +153,17 @@ class Check:
     tested: tuple[str, ...] = ()
     referee: tuple[str, ...] = ()
     where: str = "book"
+    recorded_in: int | None = None
 
     @property
     def chapter(self) -> int:
         """The chapter whose numbering the equation uses."""
         return int(self.equation.strip("()").split(".")[0])
+
+    @property
+    def notebook(self) -> int:
+        """The chapter whose notebook makes the check (for a book check)."""
+        return self.chapter if self.recorded_in is None else self.recorded_in
 
     def matches(self, equation: str, label: str) -> bool:
         """Whether a recorded ``(equation, label)`` is this check (``{name}`` matches one word)."""
@@ -164,9 +173,11 @@ class Check:
         return re.fullmatch(pattern, label) is not None
 
 
-def _c(equation, label, kind, source, tested="", referee="", where="book") -> Check:
+def _c(equation, label, kind, source, tested="", referee="", where="book", recorded_in=None
+       ) -> Check:
     split = lambda s: tuple(t.strip() for t in s.split(",") if t.strip())  # noqa: E731
-    return Check(equation, label, kind, source, split(tested), split(referee), where)
+    return Check(equation, label, kind, source, split(tested), split(referee), where,
+                 recorded_in)
 
 
 IND, CON, NEG, RES = KINDS
@@ -277,7 +288,7 @@ CHECKS: tuple[Check, ...] = (
        "im2col.im2col", "im2col.im2col_per_channel"),
     _c("(3.2)", "columns (c-1)K^2+1..cK^2 of W_mat are W_c", CON, "same computation"),
     _c("(2.4)", "conv 2, (a) sum of 20 products vs loops, 2 digits", IND, "loops",
-       "im2col.im2col_per_channel", "loops.conv_forward_loops"),
+       "im2col.im2col_per_channel", "loops.conv_forward_loops", recorded_in=3),
     _c("(3.3)", "conv 2, (d) one product vs loops, 2 digits", IND, "loops", "im2col.im2col",
        "loops.conv_forward_loops"),
     _c("(3.3)", "conv 2, (d) vs (a), all 64 digits", CON, "same computation", "im2col.im2col",
@@ -285,7 +296,7 @@ CHECKS: tuple[Check, ...] = (
     _c("(3.3)", "conv 2, (d) vs layers.conv_forward", CON, "same computation", "im2col.im2col",
        "layers.conv_forward"),
     _c("(2.4)", "conv 2, (a) vs layers.conv_forward_per_channel", CON, "same computation",
-       "im2col.im2col_per_channel", "layers.conv_forward_per_channel"),
+       "im2col.im2col_per_channel", "layers.conv_forward_per_channel", recorded_in=3),
     _c("(3.3)", "conv 2, tensordot form vs loops, 2 digits", IND, "loops",
        "layers.conv_forward_einsum", "loops.conv_forward_loops"),
     # chapter 4 ---------------------------------------------------------------------------
@@ -496,6 +507,7 @@ def summary(checks: Iterable[Check] = CHECKS) -> dict[str, int]:
 
 def format_ledger(chapters: Iterable[int] = range(6), width: int = 64) -> str:
     """The ledger as text: per equation, its checks with kind, referee and where they run."""
+    chapters = list(chapters)
     lines = []
     for tag, statement in EQUATIONS.items():
         if int(tag.split(".")[0]) not in chapters:
@@ -505,6 +517,7 @@ def format_ledger(chapters: Iterable[int] = range(6), width: int = 64) -> str:
             place = "" if c.where == "book" else f"  [{c.where.split('::')[0]}]"
             label = c.label if len(c.label) <= width else c.label[: width - 3] + "..."
             lines.append(f"    {c.kind:<12} {c.source:<19} {label}{place}")
-    counts = summary(c for c in CHECKS if c.chapter in set(chapters))
+    chapters = set(chapters)
+    counts = summary(c for c in CHECKS if c.chapter in chapters)
     lines.append(", ".join(f"{v} {k}" for k, v in counts.items()))
     return "\n".join(lines)
