@@ -505,19 +505,23 @@ def summary(checks: Iterable[Check] = CHECKS) -> dict[str, int]:
     return {kind: sum(c.kind == kind for c in checks) for kind in KINDS}
 
 
-def format_ledger(chapters: Iterable[int] = range(6), width: int = 64) -> str:
-    """The ledger as text: per equation, its checks with kind, referee and where they run."""
-    chapters = list(chapters)
+def format_ledger(chapters: Iterable[int] = range(6), width: int = 88) -> str:
+    """The ledger as text, lines of at most ``width`` characters.
+
+    Per equation: its checks with kind, referee and label; a check run by the
+    test suite rather than a chapter gets a second line naming the test file.
+    """
+    chapters = set(chapters)
     lines = []
     for tag, statement in EQUATIONS.items():
         if int(tag.split(".")[0]) not in chapters:
             continue
-        lines.append(f"({tag}) {statement}")
+        lines.append(f"({tag}) {statement}"[:width])
         for c in checks_for(tag):
-            place = "" if c.where == "book" else f"  [{c.where.split('::')[0]}]"
-            label = c.label if len(c.label) <= width else c.label[: width - 3] + "..."
-            lines.append(f"    {c.kind:<12} {c.source:<19} {label}{place}")
-    chapters = set(chapters)
+            line = f"    {c.kind:<12} {c.source:<18} {c.label}"
+            lines.append(line if len(line) <= width else line[: width - 3] + "...")
+            if c.where != "book":
+                lines.append(f"{'':<36}run by {c.where.split('::')[0]}")
     counts = summary(c for c in CHECKS if c.chapter in chapters)
     lines.append(", ".join(f"{v} {k}" for k, v in counts.items()))
     return "\n".join(lines)
