@@ -44,7 +44,7 @@ def test_no_independent_check_is_an_identity():
 
 def test_the_identity_detector_can_fail():
     # batched W_c X from im2col_per_channel against the layer that calls im2col_per_channel
-    same = ledger.find("(2.4)", "batched W_c X vs layers.conv_forward_per_channel")
+    same = ledger.find("(2.4)", "batched F_c X vs layers.conv_forward_per_channel")
     assert same.kind == "consistency" and ledger.shares_code(same)
     assert ledger.shares_code(ledger.Check("(3.3)", "x", "independent", "loops",
                                            ("im2col.im2col",), ("layers.conv_forward",)))
@@ -81,3 +81,12 @@ def test_the_ledger_prints_every_equation():
     assert all(f"({tag})" in text for tag in ledger.EQUATIONS)
     counts = ledger.summary()
     assert counts["independent"] >= len(ledger.EQUATIONS) and counts["consistency"] > 0
+
+
+def test_typeset_results_become_independent_checks():
+    results = {"1.3": {"status": "ok"}, "2.6": {"status": "exempt"}, "9.9": {"status": "ok"}}
+    checks = ledger.typeset_checks(results)
+    assert [(c.equation, c.kind, c.source) for c in checks] == [
+        ("(1.3)", "independent", "typeset form")]
+    text = ledger.format_ledger(chapters=[1], typeset=results)
+    assert "typeset LaTeX evaluated vs the package" in text

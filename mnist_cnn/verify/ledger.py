@@ -58,6 +58,7 @@ __all__ = [
     "resolve",
     "shares_code",
     "summary",
+    "typeset_checks",
 ]
 
 KINDS = ("independent", "consistency", "negative", "result")
@@ -235,12 +236,12 @@ CHECKS: tuple[Check, ...] = (
        "im2col.im2col_per_channel"),
     _c("(2.1)", "im2col_per_channel, S = 2, P = 1, vs im2col_loops", IND, "loops",
        "im2col.im2col_per_channel", "loops.im2col_loops"),
-    _c("(2.2)", "W_c = w[:, c].reshape(C_out, K*K) vs Eq. (2.2)", IND, "loops"),
-    _c("(2.3)", "sum_c W_c X_c + b 1^T vs conv loops, one digit", IND, "loops",
+    _c("(2.2)", "F_c = w[:, c].reshape(C_out, K*K) vs Eq. (2.2)", IND, "loops"),
+    _c("(2.3)", "sum_c F_c X_c + b 1^T vs conv loops, one digit", IND, "loops",
        "im2col.im2col_per_channel", "loops.conv_forward_loops"),
-    _c("(2.4)", "batched W_c X (N = 64) vs conv loops, first 2 digits", IND, "loops",
+    _c("(2.4)", "batched F_c X (N = 64) vs conv loops, first 2 digits", IND, "loops",
        "im2col.im2col_per_channel", "loops.conv_forward_loops"),
-    _c("(2.4)", "batched W_c X vs layers.conv_forward_per_channel", CON, "same computation",
+    _c("(2.4)", "batched F_c X vs layers.conv_forward_per_channel", CON, "same computation",
        "im2col.im2col_per_channel", "layers.conv_forward_per_channel"),
     _c("(2.4)", "wide layout [25 x 64*576] vs batched layout", CON, "same computation",
        "im2col.im2col_per_channel", "im2col.im2col_per_channel"),
@@ -276,8 +277,8 @@ CHECKS: tuple[Check, ...] = (
     # chapter 3 ---------------------------------------------------------------------------
     _c("(3.1)", "seed: X_col equals X_c (C_in = 1)", CON, "same computation", "im2col.im2col",
        "im2col.im2col_per_channel"),
-    _c("(3.2)", "seed: W_mat equals W_1 (C_in = 1)", CON, "same computation"),
-    _c("(3.3)", "seed: W_mat X_col vs sum_c W_c X_c (2.4)", CON, "same computation",
+    _c("(3.2)", "seed: W_mat equals F_1 (C_in = 1)", CON, "same computation"),
+    _c("(3.3)", "seed: W_mat X_col vs sum_c F_c X_c (2.4)", CON, "same computation",
        "layers.conv_forward", "layers.conv_forward_per_channel"),
     _c("(3.3)", "seed: W_mat X_col vs conv loops, 2 digits", IND, "loops", "layers.conv_forward",
        "loops.conv_forward_loops"),
@@ -286,7 +287,7 @@ CHECKS: tuple[Check, ...] = (
     _c("(3.2)", "W_mat, C_in = 3, vs Eq. (3.2) entry by entry", IND, "loops"),
     _c("(3.1)", "rows (c-1)K^2+1..cK^2 of X_col are X_c", CON, "same computation",
        "im2col.im2col", "im2col.im2col_per_channel"),
-    _c("(3.2)", "columns (c-1)K^2+1..cK^2 of W_mat are W_c", CON, "same computation"),
+    _c("(3.2)", "columns (c-1)K^2+1..cK^2 of W_mat are F_c", CON, "same computation"),
     _c("(2.4)", "conv 2, (a) sum of 20 products vs loops, 2 digits", IND, "loops",
        "im2col.im2col_per_channel", "loops.conv_forward_loops", recorded_in=3),
     _c("(3.3)", "conv 2, (d) one product vs loops, 2 digits", IND, "loops", "im2col.im2col",
@@ -382,6 +383,10 @@ CHECKS: tuple[Check, ...] = (
     _c("(4.5)-(4.13)", "exact (sympy) vs float64 network, {name}", IND, "sympy",
        "network.loss_and_grads", "symbolic.autodiff_gradients"),
     # chapter 5 ---------------------------------------------------------------------------
+    _c("(4.12)-(4.15)", "need_dx=False: gradients identical to chapter 4", CON,
+       "same computation", "layers.conv_backward", "layers.conv_backward", recorded_in=5),
+    _c("(5.1)-(5.3)", "same seed twice: identical weights after 30 steps", CON,
+       "same computation", "loop.train", "loop.train"),
     _c("(5.1)", "SGDMomentum, 3 steps, vs the formula (float64)", IND, "numpy",
        "optim.SGDMomentum"),
     _c("(5.1)", "its velocity vs the formula", IND, "numpy", "optim.SGDMomentum"),
@@ -505,23 +510,57 @@ def summary(checks: Iterable[Check] = CHECKS) -> dict[str, int]:
     return {kind: sum(c.kind == kind for c in checks) for kind in KINDS}
 
 
-def format_ledger(chapters: Iterable[int] = range(6), width: int = 88) -> str:
+def typeset_checks(results) -> list[Check]:
+    """An independent check per equation ``mnist_cnn.equations`` checked from its typeset form.
+
+    Parameters
+    ----------
+    results : mapping of str to Result or dict
+        Tag -> result, from ``mnist_cnn.equations.check.typeset_results`` or the JSON of
+        ``python -m mnist_cnn.equations check --json``; only ``status == "ok"`` counts.
+
+    Returns
+    -------
+    list of Check
+        ``Check("(1.3)", "typeset form vs the package", "independent", "typeset form", ...)``.
+    """
+    checks = []
+    for tag, result in results.items():
+        status = result["status"] if isinstance(result, dict) else result.status
+        if status == "ok" and tag in EQUATIONS:
+            checks.append(Check(f"({tag})", "typeset LaTeX evaluated vs the package",
+                                "independent", "typeset form",
+                                where="python -m mnist_cnn.equations check"))
+    return checks
+
+
+def format_ledger(chapters: Iterable[int] = range(6), width: int = 88, typeset=None) -> str:
     """The ledger as text, lines of at most ``width`` characters.
 
     Per equation: its checks with kind, referee and label; a check run by the
     test suite rather than a chapter gets a second line naming the test file.
+
+    Parameters
+    ----------
+    chapters : iterable of int
+    width : int
+    typeset : mapping, optional
+        Results of ``mnist_cnn.equations`` (see :func:`typeset_checks`): the equations
+        checked from their typeset form get that check too.
     """
     chapters = set(chapters)
+    extra = typeset_checks(typeset) if typeset is not None else []
     lines = []
     for tag, statement in EQUATIONS.items():
         if int(tag.split(".")[0]) not in chapters:
             continue
         lines.append(f"({tag}) {statement}"[:width])
-        for c in checks_for(tag):
+        for c in checks_for(tag) + [c for c in extra if c.equation == f"({tag})"]:
             line = f"    {c.kind:<12} {c.source:<18} {c.label}"
             lines.append(line if len(line) <= width else line[: width - 3] + "...")
             if c.where != "book":
                 lines.append(f"{'':<36}run by {c.where.split('::')[0]}")
-    counts = summary(c for c in CHECKS if c.chapter in chapters)
+    counts = summary([c for c in CHECKS if c.chapter in chapters]
+                     + [c for c in extra if c.chapter in chapters])
     lines.append(", ".join(f"{v} {k}" for k, v in counts.items()))
     return "\n".join(lines)
