@@ -14,7 +14,7 @@ all: help
 
 help:
 	@echo "make book   execute every notebook in notebooks/ in order, outputs written in place"
-	@echo "make test   ruff + pytest (tests/, doctests in mnist_cnn/) + nbval (notebooks/)"
+	@echo "make test   ruff + the typeset equations + pytest (tests/, doctests in mnist_cnn/) + nbval (notebooks/)"
 	@echo "make mutants  mutation testing: every wrong equation of the table must be caught"
 	@echo "make lab    start JupyterLab on notebooks/"
 	@echo "make clean  remove what the build made (not the data)"
@@ -32,6 +32,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check mnist_cnn tests notebooks
 
 test: $(STAMP) lint
+	$(BIN)/python -m mnist_cnn.equations check $(NOTEBOOKS)
 	$(BIN)/python -m pytest tests mnist_cnn notebooks --doctest-modules \
 		--nbval --nbval-current-env \
 		--nbval-sanitize-with tests/nbval_sanitize.cfg
