@@ -217,7 +217,7 @@ MUTANTS: tuple[Mutant, ...] = (
     _m("fast-pool-tie-last", _POOL, "np.greater(entry, out, out=greater)",
        "np.greater_equal(entry, out, out=greater)",
        "(4.11): the fast max-pool routes ties to the last maximum", ("tests/test_fast.py",)),
-    _m("closed-form-no-dilation", "mnist_cnn/reference/transposed.py",
+    _m("closed-form-filters-reversed", "mnist_cnn/reference/transposed.py",
        "out[:, :, ::stride, ::stride] = delta", "out[:, :, ::stride, ::stride] = delta[:, ::-1]",
        "(4.14): the closed form with the filters of delta in reverse order",
        ("tests/test_transposed.py",)),
