@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import ast
 import inspect
+import textwrap
 from collections.abc import Callable
 from typing import NamedTuple
 
@@ -174,20 +175,39 @@ class Verification:
         print(f"{what:<{self.width}} >= {bound:g}{unit}: {value >= bound}")
         assert value >= bound, f"{what}: {value} < {bound}"
 
-    def table(self) -> str:
-        """The verification table: equation, [kind,] check, measured, bound; one line per check."""
+    def table(self, width: int = 90) -> str:
+        """The verification table: equation, [kind,] check, measured, bound; one row per check.
+
+        With a ledger (``chapter`` given) each row shows its kind, abbreviated
+        (``indep``, ``cons``, ``neg``, ``res``, ``ex``), the check text wraps so that
+        no line is longer than ``width``, and the last line counts the kinds.
+        """
         eq = max([len("equation")] + [len(r.equation) for r in self.rows])
         measured = max([len("measured")] + [len(r.measured) for r in self.rows])
-        kind = "" if self.chapter is None else f"{'kind':<12}"
-        lines = [f"{'equation':<{eq}} {kind}{'check':<{self.width}} {'measured':>{measured}} bound"]
+        if self.chapter is None:
+            lines = [f"{'equation':<{eq}} {'check':<{self.width}} {'measured':>{measured}} bound"]
+            for r in self.rows:
+                lines.append(f"{r.equation:<{eq}} {r.check:<{self.width}} "
+                             f"{r.measured:>{measured}} {r.bound}")
+            return "\n".join(lines)
+        bound = max(len(r.bound) for r in self.rows) if self.rows else 5
+        check = max(20, width - (eq + 1 + 5 + 1 + 1 + measured + 1 + bound))
+        lines = [f"{'equation':<{eq}} {'kind':<5} {'check':<{check}} {'measured':>{measured}} "
+                 f"bound"]
         for r in self.rows:
-            k = "" if self.chapter is None else f"{r.kind:<12}"
-            lines.append(f"{r.equation:<{eq}} {k}{r.check:<{self.width}} {r.measured:>{measured}} "
-                         f"{r.bound}")
-        if self.chapter is not None:
-            counts = {k: sum(r.kind == k for r in self.rows) for k in (*ledger.KINDS, "exercise")}
-            lines.append("kinds: " + ", ".join(f"{v} {k}" for k, v in counts.items() if v))
+            parts = textwrap.wrap(r.check, check) or [""]
+            lines.append(f"{r.equation:<{eq}} {_SHORT.get(r.kind, r.kind):<5} {parts[0]:<{check}} "
+                         f"{r.measured:>{measured}} {r.bound}")
+            lines += [f"{'':<{eq}} {'':<5} {part}" for part in parts[1:]]
+        counts = {k: sum(r.kind == k for r in self.rows) for k in (*ledger.KINDS, "exercise")}
+        lines.append("kinds: " + ", ".join(f"{v} {k} ({_SHORT[k]})"
+                                           for k, v in counts.items() if v))
         return "\n".join(lines)
+
+
+#: Short names of the kinds of check, for the table.
+_SHORT = {"independent": "indep", "consistency": "cons", "negative": "neg", "result": "res",
+          "exercise": "ex"}
 
 
 def show_code(function: Callable, docstring: bool = False,
