@@ -30,3 +30,20 @@ def test_apply_changes_only_the_copy_and_refuses_a_stale_snippet(tmp_path):
     with pytest.raises(ValueError, match="stale"):
         mutants.apply(mutant, tmp_path)  # the snippet is gone now
     assert Path(mutants.__file__).is_relative_to(mutants.ROOT)
+
+
+def test_a_notebook_check_that_fails_kills_and_one_that_holds_does_not(tmp_path):
+    import os
+
+    import nbformat
+    from nbformat.v4 import new_code_cell, new_notebook
+
+    verdicts = []
+    for source in ("assert 1 + 1 == 2", "assert 1 + 1 == 3"):
+        path = tmp_path / f"nb{len(verdicts)}.ipynb"
+        nb = new_notebook(cells=[new_code_cell(source)],
+                          metadata={"kernelspec": {"name": "python3", "language": "python",
+                                                   "display_name": "Python 3"}})
+        nbformat.write(nb, path)
+        verdicts.append(mutants._run_notebook(path, dict(os.environ), 120))
+    assert verdicts == [True, False]
