@@ -89,4 +89,4 @@ def test_typeset_results_become_independent_checks():
     assert [(c.equation, c.kind, c.source) for c in checks] == [
         ("(1.3)", "independent", "typeset form")]
     text = ledger.format_ledger(chapters=[1], typeset=results)
-    assert "typeset LaTeX evaluated vs the package" in text
+    assert "typeset LaTeX vs the package" in text

@@ -522,13 +522,13 @@ def typeset_checks(results) -> list[Check]:
     Returns
     -------
     list of Check
-        ``Check("(1.3)", "typeset form vs the package", "independent", "typeset form", ...)``.
+        ``Check("(1.3)", "typeset LaTeX vs the package ...", "independent", "typeset form")``.
     """
     checks = []
     for tag, result in results.items():
         status = result["status"] if isinstance(result, dict) else result.status
         if status == "ok" and tag in EQUATIONS:
-            checks.append(Check(f"({tag})", "typeset LaTeX evaluated vs the package",
+            checks.append(Check(f"({tag})", "typeset LaTeX vs the package (mnist_cnn.equations)",
                                 "independent", "typeset form",
                                 where="python -m mnist_cnn.equations check"))
     return checks
@@ -558,7 +558,7 @@ def format_ledger(chapters: Iterable[int] = range(6), width: int = 88, typeset=N
         for c in checks_for(tag) + [c for c in extra if c.equation == f"({tag})"]:
             line = f"    {c.kind:<12} {c.source:<18} {c.label}"
             lines.append(line if len(line) <= width else line[: width - 3] + "...")
-            if c.where != "book":
+            if c.where.startswith("tests/"):
                 lines.append(f"{'':<36}run by {c.where.split('::')[0]}")
     counts = summary([c for c in CHECKS if c.chapter in chapters]
                      + [c for c in extra if c.chapter in chapters])
