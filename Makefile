@@ -1,5 +1,6 @@
-# The two commands a reader needs are `make book` and `make test`.
-# Both create .venv on first use and reinstall only when pyproject.toml changes.
+# A reader needs `make lab` (read and run the chapters) and `make site` (the HTML book);
+# a maintainer `make book` (re-execute the notebooks in place) and `make test` (what CI runs).
+# All create .venv on first use and reinstall only when pyproject.toml changes.
 
 PYTHON ?= python3
 VENV   := .venv
@@ -8,15 +9,23 @@ STAMP  := $(VENV)/.installed-from-pyproject
 
 NOTEBOOKS := $(sort $(wildcard notebooks/*.ipynb))
 
-.PHONY: all book test lint lab clean help mutants
+SLIDES  := build/slides
+STUDENT := build/student
+
+.PHONY: all book site test lint lab clean help slides student tag-notebooks mutants
 
 all: help
 
 help:
-	@echo "make book   execute every notebook in notebooks/ in order, outputs written in place"
-	@echo "make test   ruff + the typeset equations + pytest (tests/, doctests in mnist_cnn/) + nbval (notebooks/)"
+	@echo "make lab      start JupyterLab on notebooks/ (start with 00_notation_and_data.ipynb;"
+	@echo "              live slides: Alt+R, jupyterlab-rise)"
+	@echo "make site     build the HTML book from the stored notebooks: build/site/index.html"
+	@echo "make slides   one offline reveal.js deck per chapter in $(SLIDES)/"
+	@echo "make student  the student edition (no solutions, checked answers) in $(STUDENT)/"
+	@echo "make book     RE-EXECUTE every notebook in notebooks/ in order, outputs written in place"
+	@echo "make test     ruff + actionlint + the typeset equations + site, slides, student +"
+	@echo "              pytest (tests/ with the browser tests; doctests in mnist_cnn/) + nbval"
 	@echo "make mutants  mutation testing: every wrong equation of the table must be caught"
-	@echo "make lab    start JupyterLab on notebooks/"
 	@echo "make clean  remove what the build made (not the data)"
 
 # The install is keyed on pyproject.toml: touch it (or edit it) to force a reinstall.
@@ -25,15 +34,39 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
 	@touch $@
 
+# The slide metadata packs cells by the height of their outputs: re-tag after executing.
 book: $(STAMP)
 	$(BIN)/python -m mnist_cnn.book $(NOTEBOOKS)
+	$(BIN)/python -m mnist_cnn.book.slides tag $(NOTEBOOKS)
+
+# Renders the notebooks as stored (nothing is executed): a few seconds.
+site: $(STAMP)
+	$(BIN)/python docs/build.py --out build/site
+
+slides: $(STAMP)
+	$(BIN)/python -m mnist_cnn.book.slides build $(NOTEBOOKS) --out $(SLIDES)
+
+student: $(STAMP)
+	$(BIN)/python -m mnist_cnn.book.student build $(NOTEBOOKS) --out $(STUDENT)
+
+# Re-apply the animation cells, the exercise checks and the slide metadata after anyone edits
+# a notebook (each step is idempotent); then `make book` to store the new outputs (and re-tag).
+tag-notebooks: $(STAMP)
+	$(BIN)/python -m mnist_cnn.book.animations $(NOTEBOOKS)
+	$(BIN)/python -m mnist_cnn.book.student prepare $(NOTEBOOKS)
+	$(BIN)/python -m mnist_cnn.book.slides tag $(NOTEBOOKS)
 
 lint: $(STAMP)
-	$(BIN)/ruff check mnist_cnn tests notebooks
+	$(BIN)/ruff check mnist_cnn tests notebooks docs
+	$(BIN)/actionlint .github/workflows/*.yml
 
-test: $(STAMP) lint
+# The browser tests in tests/browser open build/site, build/slides and build/student.
+# Doctests run on mnist_cnn alone: collected with tests/, the two conftest.py would clash.
+test: $(STAMP) lint site slides student
 	$(BIN)/python -m mnist_cnn.equations check $(NOTEBOOKS)
-	$(BIN)/python -m pytest tests mnist_cnn notebooks --doctest-modules \
+	$(BIN)/python -m pytest mnist_cnn --doctest-modules -q
+	MNIST_CNN_SLIDES=$(SLIDES) MNIST_CNN_STUDENT=$(STUDENT) \
+	$(BIN)/python -m pytest tests notebooks \
 		--nbval --nbval-current-env \
 		--nbval-sanitize-with tests/nbval_sanitize.cfg
 

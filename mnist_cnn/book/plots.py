@@ -1,10 +1,16 @@
 """Small plotting helpers for the notebooks: digits, filters, feature maps, im2col, timings.
 
-What this is: one function per kind of picture the book draws. Each one builds a
-matplotlib figure (through pyplot, so that ``plt.show()`` in a notebook displays
-it) and returns it; none of them calls ``plt.show()`` or saves files.
-What this is not: a plotting library. Layout choices are the book's, and only
-matplotlib is used.
+What this is: one function per kind of picture the book draws, and the book's one figure
+style (:data:`BOOK_STYLE`, applied when this module is imported). Each function builds a
+matplotlib figure (through pyplot, so that ``plt.show()`` in a notebook displays it) and
+returns it; none of them calls ``plt.show()`` or saves files.
+What this is not: a plotting library. Layout choices are the book's, and only matplotlib
+is used.
+
+The style is made for a projector and for the HTML book's text column: figures at most
+:data:`MAX_WIDTH` inches wide at 150 dpi (about 900 px, shown at their natural size, so a
+12 pt label is 12 pt on the page), text of 12 pt or more, constrained layout (titles never
+overlap), and a colourbar with symmetric limits on every diverging map.
 """
 
 from __future__ import annotations
@@ -14,12 +20,18 @@ from collections.abc import Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.colors import to_rgb
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
 from ..validate import require_ndim
 
 __all__ = [
+    "BOOK_STYLE",
+    "MAX_WIDTH",
+    "diverging",
+    "show_maps",
+    "use_book_style",
     "show_confusion_matrix",
     "show_digits",
     "show_feature_maps",
@@ -33,12 +45,118 @@ __all__ = [
 ]
 
 
-def _grid(count: int, ncols: int, cell: float = 1.2, title: str | None = None):
-    """A grid of square axes with ticks off; the unused axes are hidden."""
-    ncols = max(1, min(ncols, count))
+MAX_WIDTH = 6.0
+"""Widest figure, in inches: 900 px at 150 dpi (plus a margin), within the text column of
+the HTML book at 1280 px (944 px)."""
+
+BOOK_STYLE = {
+    "figure.dpi": 150,
+    "savefig.dpi": 150,
+    "figure.figsize": (MAX_WIDTH, 3.8),
+    "figure.constrained_layout.use": True,
+    "font.size": 12,
+    "axes.titlesize": 13,
+    "axes.labelsize": 12,
+    "xtick.labelsize": 12,
+    "ytick.labelsize": 12,
+    "legend.fontsize": 12,
+    "figure.titlesize": 14,
+    "image.interpolation": "nearest",
+}
+"""The book's figure style (matplotlib rcParams): large text, 150 dpi, no overlaps."""
+
+
+def use_book_style() -> None:
+    """Apply :data:`BOOK_STYLE` to matplotlib (done once when this module is imported)."""
+    plt.rcParams.update(BOOK_STYLE)
+
+
+use_book_style()
+
+
+def diverging(ax, image: np.ndarray, limit: float | None = None, cmap: str = "RdBu_r",
+              colorbar: bool = True, location: str = "right", **kwargs):
+    """Draw ``image`` on a diverging map centred on 0, limits ``[-limit, limit]``, with a colourbar.
+
+    Parameters
+    ----------
+    ax : matplotlib.axes.Axes
+    image : numpy.ndarray, shape [H, W]
+    limit : float, optional
+        Default: ``max |image|`` (1 for an all-zero image).
+    cmap : str
+        A diverging colour map (white at 0).
+    colorbar : bool
+        Attach a colourbar to ``ax``.
+    location : str
+        Where the colourbar goes (``"right"``, ``"bottom"``).
+
+    Returns
+    -------
+    matplotlib.image.AxesImage
+    """
+    if limit is None:
+        limit = float(np.abs(image).max()) or 1.0
+    drawn = ax.imshow(image, cmap=cmap, vmin=-limit, vmax=limit, **kwargs)
+    if colorbar:
+        ax.figure.colorbar(drawn, ax=ax, shrink=0.85, location=location)
+    return drawn
+
+
+def show_maps(panels: Sequence[tuple], ncols: int = 3, title: str | None = None,
+              cell: float = 2.0) -> Figure:
+    """A few labelled maps side by side, each with the colour scale it needs.
+
+    Parameters
+    ----------
+    panels : sequence of (image, title, kind)
+        ``image`` [H, W]; ``kind`` is ``"digit"`` (grey, 0..1), ``"diverging"`` (centred
+        on 0, symmetric limits, own colourbar) or ``"sequential"`` (viridis, own colourbar).
+    ncols : int
+        Panels per row (at most as many as fit in :data:`MAX_WIDTH`).
+    title : str, optional
+    cell : float
+        Height of one row in inches.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    ncols = max(1, min(ncols, len(panels)))
+    nrows = math.ceil(len(panels) / ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(MAX_WIDTH, (cell + 0.6) * nrows + 0.5),
+                             squeeze=False, layout="constrained")
+    for ax, (image, label, kind) in zip(axes.flat, panels, strict=False):
+        if kind == "digit":
+            ax.imshow(image, cmap="gray_r", vmin=0, vmax=1)
+        elif kind == "diverging":  # colourbars below, so that titles have the full width
+            diverging(ax, image, location="bottom")
+        elif kind == "sequential":
+            fig.colorbar(ax.imshow(image, cmap="viridis"), ax=ax, shrink=0.85, location="bottom")
+        else:
+            raise ValueError(f"kind must be 'digit', 'diverging' or 'sequential'; got {kind!r}")
+        ax.set_title(label)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    for ax in axes.flat[len(panels):]:
+        ax.set_visible(False)
+    if title:
+        fig.suptitle(title, wrap=True)
+    return fig
+
+
+def _grid(count: int, ncols: int, cell: float = 1.2, title: str | None = None,
+          extra_width: float = 0.0):
+    """A grid of square axes with ticks off; the unused axes are hidden.
+
+    ``ncols`` is reduced until the grid (plus ``extra_width`` inches, e.g. for a colourbar)
+    fits in :data:`MAX_WIDTH`.
+    """
+    ncols = max(1, min(ncols, count, int((MAX_WIDTH - extra_width) // cell)))
     nrows = math.ceil(count / ncols)
     fig, axes = plt.subplots(
-        nrows, ncols, figsize=(cell * ncols, cell * nrows + (0.4 if title else 0)), squeeze=False
+        nrows, ncols, figsize=(cell * ncols + extra_width, cell * nrows + (0.5 if title else 0)),
+        squeeze=False, layout="constrained",
     )
     for ax in axes.flat:
         ax.set_xticks([])
@@ -46,7 +164,7 @@ def _grid(count: int, ncols: int, cell: float = 1.2, title: str | None = None):
     for ax in axes.flat[count:]:
         ax.set_visible(False)
     if title:
-        fig.suptitle(title)
+        fig.suptitle(title, wrap=True)
     return fig, axes.flat
 
 
@@ -76,22 +194,23 @@ def show_digits(
     if images.ndim == 4:
         images = images[:, 0]
     require_ndim("images", images, ("N", "H", "W"))
-    fig, axes = _grid(len(images), ncols, title=title)
+    cell = 1.0 if len(images) > 1 else 2.4  # one digit alone is drawn larger
+    fig, axes = _grid(len(images), ncols, cell=cell if labels is None else cell + 0.15,
+                      title=title)
     for k, ax in zip(range(len(images)), axes, strict=False):
         ax.imshow(images[k], cmap="gray_r", vmin=0, vmax=1)
         if labels is not None:
-            ax.set_title(str(int(labels[k])), fontsize=9)
-    fig.tight_layout()
+            ax.set_title(str(int(labels[k])))
     return fig
 
 
 def show_filters(
-    w: np.ndarray, channel: int = 0, ncols: int = 10, title: str | None = None
+    w: np.ndarray, channel: int = 0, ncols: int = 5, title: str | None = None
 ) -> Figure:
     """Draw the K x K filters ``w[o, channel]`` for every output channel ``o``.
 
-    A diverging colour map centred on 0 (red > 0, blue < 0), one shared scale,
-    so that the filters can be compared with each other.
+    A diverging colour map centred on 0 (red > 0, blue < 0), one shared scale with its
+    colourbar, so that the filters can be compared with each other.
 
     Parameters
     ----------
@@ -107,16 +226,17 @@ def show_filters(
     """
     require_ndim("w", w, ("C_out", "C_in", "K", "K"))
     limit = float(np.abs(w[:, channel]).max()) or 1.0
-    fig, axes = _grid(w.shape[0], ncols, cell=1.0, title=title)
+    fig, axes = _grid(w.shape[0], ncols, cell=1.0, title=title, extra_width=0.9)
+    axes = list(axes)
     for o, ax in zip(range(w.shape[0]), axes, strict=False):
-        ax.imshow(w[o, channel], cmap="RdBu_r", vmin=-limit, vmax=limit)
-        ax.set_title(f"o={o + 1}", fontsize=8)
-    fig.tight_layout()
+        drawn = diverging(ax, w[o, channel], limit, colorbar=False)
+        ax.set_title(f"o={o + 1}")
+    fig.colorbar(drawn, ax=axes, shrink=0.8)
     return fig
 
 
 def show_feature_maps(
-    z: np.ndarray, ncols: int = 10, title: str | None = None, cmap: str = "RdBu_r"
+    z: np.ndarray, ncols: int = 5, title: str | None = None, cmap: str = "RdBu_r"
 ) -> Figure:
     """Draw the feature maps of one image, one panel per channel.
 
@@ -127,7 +247,7 @@ def show_feature_maps(
     ncols : int
     title : str, optional
     cmap : str
-        Diverging by default, centred on 0 with one scale for all maps.
+        Diverging by default, centred on 0 with one scale (and colourbar) for all maps.
 
     Returns
     -------
@@ -135,11 +255,12 @@ def show_feature_maps(
     """
     require_ndim("z", z, ("C", "H", "W"))
     limit = float(np.abs(z).max()) or 1.0
-    fig, axes = _grid(z.shape[0], ncols, cell=1.1, title=title)
+    fig, axes = _grid(z.shape[0], ncols, cell=1.0, title=title, extra_width=0.9)
+    axes = list(axes)
     for o, ax in zip(range(z.shape[0]), axes, strict=False):
-        ax.imshow(z[o], cmap=cmap, vmin=-limit, vmax=limit)
-        ax.set_title(f"o={o + 1}", fontsize=8)
-    fig.tight_layout()
+        drawn = diverging(ax, z[o], limit, cmap=cmap, colorbar=False)
+        ax.set_title(f"o={o + 1}")
+    fig.colorbar(drawn, ax=axes, shrink=0.8)
     return fig
 
 
@@ -179,12 +300,12 @@ def show_im2col(
     m, l = divmod(column, W_c)
     top, left = m * stride - padding, l * stride - padding
 
-    fig = plt.figure(figsize=(12, 5.2))
-    grid = fig.add_gridspec(2, 3, width_ratios=[1, 3.2, 1], height_ratios=[1, 1])
-    ax_img = fig.add_subplot(grid[:, 0])
-    ax_mat = fig.add_subplot(grid[0, 1])
-    ax_zoom = fig.add_subplot(grid[1, 1])
-    ax_patch = fig.add_subplot(grid[:, 2])
+    fig = plt.figure(figsize=(MAX_WIDTH, 8.2), layout="constrained")
+    grid = fig.add_gridspec(3, 2, height_ratios=[1.3, 1, 1])
+    ax_img = fig.add_subplot(grid[0, 0])
+    ax_patch = fig.add_subplot(grid[0, 1])
+    ax_mat = fig.add_subplot(grid[1, :])
+    ax_zoom = fig.add_subplot(grid[2, :])
     red = {"fill": False, "edgecolor": "tab:red", "linewidth": 2}
 
     ax_img.imshow(x_img, cmap="gray_r", vmin=0, vmax=1)
@@ -195,7 +316,7 @@ def show_im2col(
 
     ax_mat.imshow(X, cmap="gray_r", vmin=0, vmax=1, aspect="auto", interpolation="nearest")
     ax_mat.axvline(column, color="tab:red", linewidth=1)
-    ax_mat.set_title(f"im2col matrix X_c [{X.shape[0]} x {X.shape[1]}], column {column + 1} in red")
+    ax_mat.set_title(f"X_c [{X.shape[0]} x {X.shape[1]}], column {column + 1} in red")
     ax_mat.set_ylabel("row (i-1)K + j")
 
     # A zoom on the columns around the highlighted one, where single columns are visible.
@@ -205,7 +326,7 @@ def show_im2col(
                    interpolation="nearest", extent=(lo + 0.5, hi + 0.5, X.shape[0] - 0.5, -0.5))
     ax_zoom.add_patch(Rectangle((column + 0.5, -0.5), 1, X.shape[0], **red))
     ax_zoom.set_title(f"zoom: columns {lo + 1}..{hi}")
-    ax_zoom.set_xlabel("column (m-1)W_c + l (1-based): one per output position")
+    ax_zoom.set_xlabel("column (m-1)W_c + l: one per output position")
     ax_zoom.set_ylabel("row (i-1)K + j")
 
     ax_patch.imshow(X[:, column].reshape(K, K), cmap="gray_r", vmin=0, vmax=1)
@@ -213,7 +334,6 @@ def show_im2col(
     for ax in (ax_img, ax_patch):
         ax.set_xticks([])
         ax.set_yticks([])
-    fig.tight_layout()
     return fig
 
 
@@ -240,9 +360,8 @@ def show_pool_routing(z_map: np.ndarray, argmax: np.ndarray, pool: int, stride: 
     require_ndim("z_map", z_map, ("H", "W"))
     require_ndim("argmax", argmax, ("H_p", "W_p"))
     stride = pool if stride is None else stride
-    fig, ax = plt.subplots(figsize=(5, 5))
-    limit = float(np.abs(z_map).max()) or 1.0
-    ax.imshow(z_map, cmap="RdBu_r", vmin=-limit, vmax=limit)
+    fig, ax = plt.subplots(figsize=(5.6, 5.6), layout="constrained")
+    diverging(ax, z_map)
     p, q = np.indices(argmax.shape)
     i, j = np.divmod(argmax, pool)
     ax.scatter((q * stride + j).ravel(), (p * stride + i).ravel(), s=12, c="k", marker="o",
@@ -256,7 +375,6 @@ def show_pool_routing(z_map: np.ndarray, argmax: np.ndarray, pool: int, stride: 
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.02), frameon=False)
     if title:
         ax.set_title(title)
-    fig.tight_layout()
     return fig
 
 
@@ -274,7 +392,7 @@ def show_timings(rows, title: str | None = None) -> Figure:
     matplotlib.figure.Figure
     """
     rows = list(rows)
-    fig, ax = plt.subplots(figsize=(8, 0.55 * len(rows) + 1.2))
+    fig, ax = plt.subplots(figsize=(MAX_WIDTH, 0.6 * len(rows) + 1.4), layout="constrained")
     names = [r.name for r in rows][::-1]
     ms = [r.ms_per_batch for r in rows][::-1]
     bars = ax.barh(names, ms, color="tab:blue")
@@ -284,12 +402,11 @@ def show_timings(rows, title: str | None = None) -> Figure:
         shown = f"{r.ms_per_batch:,.0f}" if r.ms_per_batch >= 100 else f"{r.ms_per_batch:.3g}"
         speedup = f"{r.speedup:,.0f}" if r.speedup >= 10 else f"{r.speedup:.2g}"
         ax.text(bar.get_width() * 1.15, bar.get_y() + bar.get_height() / 2,
-                f"{shown} ms ({speedup}x)", va="center", fontsize=9)
+                f"{shown} ms ({speedup}x)", va="center")
     # Bars start at the left edge of a log axis: put it well below the fastest time.
-    ax.set_xlim(left=min(ms) / 5, right=max(ms) * 40)
+    ax.set_xlim(left=min(ms) / 5, right=max(ms) * 400)
     if title:
-        ax.set_title(title)
-    fig.tight_layout()
+        ax.set_title(title, wrap=True)
     return fig
 
 
@@ -312,9 +429,10 @@ def show_learning_curves(curve: Sequence[dict], epochs: Sequence[dict] = (),
     Returns
     -------
     matplotlib.figure.Figure
-        Two panels: cross-entropy (log scale) and accuracy in percent.
+        Two panels, one above the other: cross-entropy (log scale), accuracy in percent.
     """
-    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(11, 3.8))
+    fig, (ax_loss, ax_acc) = plt.subplots(2, 1, figsize=(MAX_WIDTH, 7), sharex=True,
+                                          layout="constrained")
     t = [p["epoch"] for p in curve]
     ax_loss.plot(t, [p["train_loss"] for p in curve], "o-", ms=3, label="train (running mean)")
     ax_acc.plot(t, [100 * p["train_acc"] for p in curve], "o-", ms=3,
@@ -333,13 +451,12 @@ def show_learning_curves(curve: Sequence[dict], epochs: Sequence[dict] = (),
     ax_acc.set_ylabel("accuracy (%), Eq. (5.4)")
     low = min([100 * p["train_acc"] for p in curve[len(curve) // 4:]] or [90.0])
     ax_acc.set_ylim(max(0.0, min(low, 97.0) - 1), 100)
+    ax_acc.set_xlabel("epoch")
     for ax in (ax_loss, ax_acc):
-        ax.set_xlabel("epoch")
         ax.grid(alpha=0.3)
         ax.legend()
     if title:
-        fig.suptitle(title)
-    fig.tight_layout()
+        fig.suptitle(title, wrap=True)
     return fig
 
 
@@ -359,14 +476,13 @@ def show_lr_schedule(rates: Sequence[float] | np.ndarray, steps_per_epoch: int,
     matplotlib.figure.Figure
     """
     rates = np.asarray(rates)
-    fig, ax = plt.subplots(figsize=(6, 2.8))
+    fig, ax = plt.subplots(figsize=(MAX_WIDTH, 3.2), layout="constrained")
     ax.plot(np.arange(len(rates)) / steps_per_epoch, rates)
     ax.set_xlabel("epoch")
     ax.set_ylabel("learning rate")
     ax.grid(alpha=0.3)
     if title:
         ax.set_title(title)
-    fig.tight_layout()
     return fig
 
 
@@ -388,28 +504,33 @@ def show_confusion_matrix(matrix: np.ndarray, title: str | None = None) -> Figur
     classes = matrix.shape[0]
     off = matrix.astype(float).copy()
     np.fill_diagonal(off, np.nan)
-    fig, ax = plt.subplots(figsize=(6.2, 5.4))
+    fig, ax = plt.subplots(figsize=(MAX_WIDTH, 5.6), layout="constrained")
     shown = np.where(np.isnan(off), np.nan, np.log10(off + 1))
-    image = ax.imshow(shown, cmap="Reds", vmin=0)
+    image = ax.imshow(shown, cmap="Blues", vmin=0)
     for a in range(classes):
         for b in range(classes):
             value = int(matrix[a, b])
             if value or a == b:
-                ax.text(b, a, str(value), ha="center", va="center", fontsize=8,
+                # White on dark cells, black on light ones (and on the blank diagonal).
+                if np.isnan(shown[a, b]):
+                    colour = "black"
+                else:
+                    r, g, b_ = to_rgb(image.cmap(image.norm(shown[a, b])))
+                    colour = "white" if 0.299 * r + 0.587 * g + 0.114 * b_ < 0.5 else "black"
+                ax.text(b, a, str(value), ha="center", va="center", color=colour, fontsize=12,
                         fontweight="bold" if a == b else "normal")
     ax.set_xticks(range(classes))
     ax.set_yticks(range(classes))
     ax.set_xlabel("predicted class")
     ax.set_ylabel("true class")
-    fig.colorbar(image, ax=ax, label="log10(count + 1), off the diagonal")
+    fig.colorbar(image, ax=ax, shrink=0.85, label="log10(count + 1), off the diagonal")
     if title:
         ax.set_title(title)
-    fig.tight_layout()
     return fig
 
 
 def show_mistakes(images: np.ndarray, labels: np.ndarray, predicted: np.ndarray,
-                  confidence: np.ndarray, ncols: int = 8, title: str | None = None) -> Figure:
+                  confidence: np.ndarray, ncols: int = 4, title: str | None = None) -> Figure:
     """Misclassified digits, each titled ``label -> predicted`` and the confidence.
 
     Parameters
@@ -430,10 +551,8 @@ def show_mistakes(images: np.ndarray, labels: np.ndarray, predicted: np.ndarray,
     if images.ndim == 4:
         images = images[:, 0]
     require_ndim("images", images, ("M", "H", "W"))
-    fig, axes = _grid(len(images), ncols, cell=1.35, title=title)
+    fig, axes = _grid(len(images), ncols, cell=1.5, title=title)
     for k, ax in zip(range(len(images)), axes, strict=False):
         ax.imshow(images[k], cmap="gray_r", vmin=0, vmax=1)
-        ax.set_title(f"{int(labels[k])} -> {int(predicted[k])}\np = {confidence[k]:.3f}",
-                     fontsize=8)
-    fig.tight_layout()
+        ax.set_title(f"{int(labels[k])} -> {int(predicted[k])}\np = {confidence[k]:.3f}")
     return fig

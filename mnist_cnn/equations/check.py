@@ -28,6 +28,7 @@ import functools
 import itertools
 import json
 import re
+import textwrap
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -896,13 +897,14 @@ def ledger_summary(results: dict[str, Result]) -> str:
     tags = sorted(results, key=_tag_key)
     ok = [t for t in tags if results[t].status == "ok"]
     lines = [f"checked from their typeset form: {len(ok)} of {len(tags)} numbered equations"]
-    for start in range(0, len(ok), 15):
-        lines.append("  " + " ".join(f"({t})" for t in ok[start : start + 15]))
+    for start in range(0, len(ok), 12):  # lines of at most 90 characters
+        lines.append("  " + " ".join(f"({t})" for t in ok[start : start + 12]))
     for t in tags:
         if results[t].status != "ok":
-            lines.append(f"{results[t].status}: ({t}) {results[t].message}")
+            lines += textwrap.wrap(f"{results[t].status}: ({t}) {results[t].message}", 88,
+                                   subsequent_indent="    ")
         for skipped in results[t].skipped:
-            lines.append(f"({t}) {skipped}")
+            lines += textwrap.wrap(f"({t}) {skipped}", 88, subsequent_indent="    ")
     return "\n".join(lines)
 
 

@@ -709,6 +709,47 @@ def _parse_shapes(tokens: list[str]) -> list[Shape]:
     return shapes
 
 
+_LINE_ENVIRONMENTS = ("gathered", "aligned")
+_CONTINUES = {r"\cdot", r"\times", "+", "-", "="}
+
+
+def _unwrap_lines(tokens: list[str]) -> list[str]:
+    """Read a display broken over lines (``gathered``/``aligned``) as one line.
+
+    The site breaks wide equations with ``\\begin{gathered} ... \\\\ ... \\end{gathered}``.
+    A line that starts with an operator (``\\cdot``, ``=``, ...) continues the expression
+    above it; any other line is a new clause, as if separated by ``\\qquad``. Alignment
+    marks ``&`` are dropped. Environments inside the display (``cases``) are left alone.
+    """
+    out: list[str] = []
+    depth = 0  # environments opened inside a line environment
+    i = 0
+    while i < len(tokens):
+        tok = tokens[i]
+        if tok in (r"\begin", r"\end") and i + 1 < len(tokens) and tokens[i + 1] == "{":
+            j = tokens.index("}", i)
+            name = "".join(tokens[i + 2 : j])
+            if name in _LINE_ENVIRONMENTS and depth == 0:
+                i = j + 1
+                continue
+            depth += 1 if tok == r"\begin" else -1
+            out.extend(tokens[i : j + 1])
+            i = j + 1
+            continue
+        if depth == 0 and tok == "&":
+            i += 1
+            continue
+        if depth == 0 and tok == r"\\":
+            nxt = next((t for t in tokens[i + 1 :] if t != "&"), None)
+            if nxt not in _CONTINUES:
+                out.append(r"\qquad")
+            i += 1
+            continue
+        out.append(tok)
+        i += 1
+    return out
+
+
 def parse_display(tag: str, latex: str) -> Display:
     """Parse one display (the text between ``$$`` and ``$$``) into its clauses.
 
@@ -732,7 +773,7 @@ def parse_display(tag: str, latex: str) -> Display:
     clause is exempted with a reason).
     """
     clauses = []
-    for part in _split_top(tokenize(latex)):
+    for part in _split_top(_unwrap_lines(tokenize(latex))):
         text = " ".join(part)
         if r"\in" in part and r"\mathbb" in part:
             try:

@@ -208,7 +208,8 @@ def conv_forward(
     """
     c_out, _, K, _ = w.shape
     h_c, w_c = ((s - K + 2 * padding) // stride + 1 for s in x.shape[2:])  # Eq. (1.4)
-    X_col = im2col.unchecked(x, K, stride, padding)  # [N, C_in*K*K, H_c*W_c], C-contiguous
+    # [N, C_in*K*K, H_c*W_c], C-contiguous
+    X_col = im2col.unchecked(x, K, stride, padding)
     W_mat = w.reshape(c_out, -1)  # [C_out, C_in*K*K], a view
     z = np.matmul(W_mat, X_col)  # [N, C_out, H_c*W_c]
     z += b[:, None]

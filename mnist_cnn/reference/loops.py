@@ -639,7 +639,7 @@ def unflatten_loops(delta_flat, C, H_p, W_p):
 
 @checked(validate.pool_backward_args)
 def maxpool_backward_loops(delta_pool, z, pool=2, stride=None):
-    """Delta through max-pooling, Eq. (4.11): route each pooled delta to its window's argmax.
+    """Delta through max-pooling, Eq. (4.11): each pooled delta goes to its window's argmax.
 
     ``δ^{(conv)}_{n,o,(p-1)S_p+i*,(q-1)S_p+j*} += δ^{(pool)}_{n,o,p,q}`` where
     ``(i*, j*)`` is the position of the maximum in window ``(p, q)``; every
@@ -682,7 +682,8 @@ def maxpool_backward_loops(delta_pool, z, pool=2, stride=None):
                             if (z[n, o, p * S_p + i, q * S_p + j]
                                     > z[n, o, p * S_p + i_star, q * S_p + j_star]):
                                 i_star, j_star = i, j
-                    delta_conv[n, o, p * S_p + i_star, q * S_p + j_star] += delta_pool[n, o, p, q]
+                    m, l = p * S_p + i_star, q * S_p + j_star
+                    delta_conv[n, o, m, l] += delta_pool[n, o, p, q]
     return delta_conv
 
 

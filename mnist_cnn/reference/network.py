@@ -156,17 +156,19 @@ def forward(
 
 def _forward(params, x, arch, fast):
     """:func:`forward` for checked input: the layers' bare bodies, in network order."""
-    z_conv, conv_cache = layers.conv_forward.unchecked(x, params["w_conv"], params["b_conv"],
-                                                       arch.S, arch.P)
+    z_conv, conv_cache = layers.conv_forward.unchecked(
+        x, params["w_conv"], params["b_conv"], arch.S, arch.P)
     if fast and arch.S_p == arch.K_p:
         z_pool, argmax = maxpool_forward_fast(z_conv, arch.K_p)
         pool_cache = layers.PoolCache(z_conv.shape, argmax, arch.K_p, arch.S_p)
     else:
         z_pool, pool_cache = layers.maxpool_forward.unchecked(z_conv, arch.K_p, arch.S_p)
     z_flat, flat_cache = layers.flatten_forward.unchecked(z_pool)
-    z_fc1, fc1_cache = layers.fc_forward.unchecked(z_flat, params["w_fc1"], params["b_fc1"])
+    z_fc1, fc1_cache = layers.fc_forward.unchecked(
+        z_flat, params["w_fc1"], params["b_fc1"])
     z_relu, relu_cache = layers.relu_forward.unchecked(z_fc1)
-    z_fc2, fc2_cache = layers.fc_forward.unchecked(z_relu, params["w_fc2"], params["b_fc2"])
+    z_fc2, fc2_cache = layers.fc_forward.unchecked(
+        z_relu, params["w_fc2"], params["b_fc2"])
     y = layers.softmax.unchecked(z_fc2)
     caches = {
         "conv": conv_cache, "pool": pool_cache, "flat": flat_cache,
@@ -251,9 +253,11 @@ def loss_and_grads(
     L = layers  # the bare bodies below: the input was checked once, above
     loss = L.cross_entropy.unchecked(y, labels)                                # (4.1)
     delta_fc2 = L.softmax_cross_entropy_backward.unchecked(y, labels)          # (4.3)
-    delta_relu, dw_fc2, db_fc2 = L.fc_backward.unchecked(delta_fc2, c["fc2"])  # (4.6), (4.5)
+    # (4.6), (4.5)
+    delta_relu, dw_fc2, db_fc2 = L.fc_backward.unchecked(delta_fc2, c["fc2"])
     delta_fc1 = L.relu_backward.unchecked(delta_relu, c["relu"])               # (4.7)
-    delta_flat, dw_fc1, db_fc1 = L.fc_backward.unchecked(delta_fc1, c["fc1"])  # (4.9), (4.8)
+    # (4.9), (4.8)
+    delta_flat, dw_fc1, db_fc1 = L.fc_backward.unchecked(delta_fc1, c["fc1"])
     delta_pool = L.flatten_backward.unchecked(delta_flat, c["flat"])           # (4.10)
     if fast and arch.S_p == arch.K_p:
         delta_conv = maxpool_backward_fast(delta_pool, c["pool"].argmax,       # (4.11)
@@ -265,9 +269,9 @@ def loss_and_grads(
     grads = dict(dw_conv=dw_conv, db_conv=db_conv, dw_fc1=dw_fc1, db_fc1=db_fc1,
                  dw_fc2=dw_fc2, db_fc2=db_fc2)
     intermediates = {name: c[name] for name in Z_NAMES[:-1]}
-    intermediates.update(y=y, delta_fc2=delta_fc2, delta_relu=delta_relu,
-                         delta_fc1=delta_fc1, delta_flat=delta_flat, delta_pool=delta_pool,
-                         delta_conv=delta_conv, dx=dx)
+    intermediates.update(y=y, delta_fc2=delta_fc2, delta_relu=delta_relu, delta_fc1=delta_fc1,
+                         delta_flat=delta_flat, delta_pool=delta_pool, delta_conv=delta_conv,
+                         dx=dx)
     return loss, grads, intermediates
 
 

@@ -255,7 +255,8 @@ def train_step(
     correct : int
         Images of the batch classified correctly, before the update.
     """
-    loss, grads, inter = net.loss_and_grads(params, x, labels, SEED, need_dx=False, fast=True)
+    loss, grads, inter = net.loss_and_grads(params, x, labels, SEED, need_dx=False,
+                                            fast=True)
     correct = int(np.count_nonzero(inter["y"].argmax(axis=1) == labels))
     optimizer.step(grads, lr)
     return float(loss), correct
@@ -350,10 +351,12 @@ def train(
     warmup_steps = min(round(config.warmup_epochs * steps_per_epoch), total_steps - 1)
     epochs_run = math.ceil(total_steps / steps_per_epoch)
 
+    # Two short lines rather than one long one: they must not wrap in a notebook (<= 90).
     emit(f"training on {config.split}: {n:,} images, {epochs_run} epoch(s) of up to "
-         f"{steps_per_epoch} steps of {config.batch_size} ({total_steps} steps); lr {config.lr} "
-         f"(warm-up {warmup_steps} steps, then cosine), momentum {config.momentum}, weight decay "
-         f"{config.weight_decay}, shifts up to {config.shift} px, seed {config.seed}")
+         f"{steps_per_epoch} steps of {config.batch_size} ({total_steps} steps)")
+    emit(f"lr {config.lr} (warm-up {warmup_steps} steps, then cosine), momentum "
+         f"{config.momentum}, weight decay {config.weight_decay},")
+    emit(f"shifts up to {config.shift} px, seed {config.seed}")
     epochs: list[dict[str, Any]] = []
     curve: list[dict[str, Any]] = []
     curve_loss = curve_correct = curve_seen = 0.0
