@@ -12,7 +12,7 @@ NOTEBOOKS := $(sort $(wildcard notebooks/*.ipynb))
 SLIDES  := build/slides
 STUDENT := build/student
 
-.PHONY: all book site test lint lab clean help slides student tag-notebooks
+.PHONY: all book site test lint lab clean help slides student tag-notebooks mutants
 
 all: help
 
@@ -25,6 +25,7 @@ help:
 	@echo "make book     RE-EXECUTE every notebook in notebooks/ in order, outputs written in place"
 	@echo "make test     ruff + actionlint + the typeset equations + site, slides, student +"
 	@echo "              pytest (tests/ with the browser tests; doctests in mnist_cnn/) + nbval"
+	@echo "make mutants  mutation testing: every wrong equation of the table must be caught"
 	@echo "make clean  remove what the build made (not the data)"
 
 # The install is keyed on pyproject.toml: touch it (or edit it) to force a reinstall.
@@ -68,6 +69,11 @@ test: $(STAMP) lint site slides student
 	$(BIN)/python -m pytest tests notebooks \
 		--nbval --nbval-current-env \
 		--nbval-sanitize-with tests/nbval_sanitize.cfg
+
+# ~38 targeted wrong equations (mnist_cnn/verify/mutants.py), each run against the tests and,
+# if they miss it, the chapters' checks; the last line is "killed K of N" (fails unless K = N).
+mutants: $(STAMP)
+	$(BIN)/python -m mnist_cnn.verify.mutants --workers 2
 
 # Jupyter refuses to run as root unless told; containers and CI often are root.
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root)

@@ -48,13 +48,13 @@ MUTANTS = [
     ("2.2", r"20 \times 25", r"20 \times 24"),                         # seed shape wrong
     ("3.1", r"X_{C_{in}}^{(n)}", r"X_{C_{out}}^{(n)}"),                 # block count wrong
     ("2.3", r"\mathbf{1}^T_{H_cW_c}", r"\mathbf{1}_{H_cW_c}"),        # transpose dropped
-    ("2.3", r"W_c\, X_c^{(n)}", r"W_c^T\, X_c^{(n)}"),                 # transpose added
+    ("2.3", r"F_c\, X_c^{(n)}", r"F_c^T\, X_c^{(n)}"),                 # transpose added
     ("2.3", r"(m-1)W_c+l", r"(l-1)W_c+m"),                             # reshape order swapped
     ("2.4", r"\mathsf{X}_{n,c}", r"\mathsf{X}_{c,n}"),                 # index swapped
     ("2.7", r"Z^{(flat)}\, W^{(fc1)T}", r"Z^{(flat)}\, W^{(fc1)}"),    # transpose dropped
     ("2.7", r"\mathbf{1}_N\, b^{(fc2)T}", r"\mathbf{1}_N\, b^{(fc1)T}"),  # wrong layer
-    ("2.8", r"\big)^{-1} E", r"\big) E"),                              # inverse dropped
-    ("2.8", r"Z^{(fc2)} - \mathbf m", r"Z^{(fc2)} + \mathbf m"),        # sign flipped
+    ("2.8", r"\big)^{-1} U", r"\big) U"),                              # inverse dropped
+    ("2.8", r"Z^{(fc2)} - \mathbf M", r"Z^{(fc2)} + \mathbf M"),        # sign flipped
     ("2.8", r"\max\!\big(0", r"\min\!\big(0"),                        # max for min
     ("3.3", r"= \sum_{c=1}^{C_{in}}", r"= \sum_{c=2}^{C_{in}}"),        # sum limit shifted
     ("3.3", r"W_{mat}\, X_{col}^{(n)}", r"W_{mat}\, X_{col}^{(n)T}"),   # transpose moved
@@ -75,7 +75,7 @@ MUTANTS = [
     ("4.11", r"(q-1)S_p + j^*", r"(q-1)S_p + i^*"),                    # index swapped
     ("4.12", r"(m-1)S+i", r"(m-1)S+j"),                                # index swapped
     ("4.13", r"\sum_{l=1}^{W_c}", r"\sum_{l=1}^{H_c}"),                # sum limit changed
-    ("4.14", r"= a + P", r"= a - P"),                                  # sign flipped
+    ("4.14", r"= u + P", r"= u - P"),                                  # sign flipped
     ("4.14", r"w^{(conv)}_{o,c,i,j}", r"w^{(conv)}_{c,o,i,j}"),        # weight layout swapped
     ("4.15", r"X_{col}^{(n)\mathsf T}", r"X_{col}^{(n)}"),             # transpose dropped
     ("4.15", r"\sum_{n=1}^{N} \Delta^{(n)} \mathbf 1", r"\sum_{n=2}^{N} \Delta^{(n)} \mathbf 1"),

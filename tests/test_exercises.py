@@ -81,6 +81,8 @@ WORKED = {
     "6.3": lambda y, t: (y - t).sum(axis=0) / len(y),
     "6.4": lambda z_flat, delta_fc1: delta_fc1.T @ z_flat,
     "6.5": [0.25, 1.0],
+    "7.1": ["finite differences", "loops"],
+    "7.2": (6, 8),
 }
 
 # --- typical wrong answers: the mistakes the chapters warn about
@@ -119,6 +121,8 @@ WRONG = {
     "6.3": [lambda y, t: (y - t).sum(axis=0), lambda y, t: (y - t).mean(axis=1)],
     "6.4": [lambda z, d: z.T @ d, lambda z, d: d.T @ z / len(z)],
     "6.5": [[1.0], [-1.0, 0.25, 1.0]],
+    "7.1": [["loops"], ["finite differences", "loops", "scipy"]],
+    "7.2": [(8, 6), (14, 0)],
 }
 
 

@@ -101,3 +101,22 @@ def test_check_params_rejects_missing_or_misshaped_gradients_and_float32():
     with pytest.raises(TypeError, match="float64"):
         check_params(quadratic_loss, {"w": np.ones(2, dtype=np.float32)}, {"dw": np.ones(2)}, 2,
                      rng)
+
+
+def test_pool_tie_report_accepts_identical_ties_and_refuses_near_ties_of_different_pixels():
+    from mnist_cnn.reference import layers
+    from mnist_cnn.verify import gradcheck
+
+    w, b = np.ones((1, 1, 1, 1)), np.zeros(1)
+    # 1x1 kernel: z = x. Window 1: a clear maximum. Window 2: two equal *pixels*, identical
+    # receptive fields (values, not positions: 1x1 fields of equal value are identical).
+    x = np.array([[[[1.0, 0.0, 2.0, 2.0], [0.0, 0.0, 0.0, 0.0]]]])
+    z = layers.conv_forward(x, w, b)[0]
+    report = gradcheck.pool_tie_report(x, z, 1, 1, 0, 2, 1e-6)
+    assert (report.windows, report.clear, report.tied_identical, report.unsafe) == (2, 1, 1, 0)
+    # a 2x2 kernel: the runner-up is within the step of the maximum but reads other pixels
+    x = np.zeros((1, 1, 3, 3))
+    x[0, 0, 0, 0], x[0, 0, 2, 2] = 1.0, 1.0 - 1e-9
+    z = layers.conv_forward(x, np.ones((1, 1, 2, 2)), b)[0]
+    report = gradcheck.pool_tie_report(x, z, 2, 1, 0, 2, 1e-6)
+    assert report.unsafe == 1 and report.clear == 0

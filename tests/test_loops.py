@@ -444,3 +444,19 @@ def test_fc_and_labels_shape_errors():
         cross_entropy_loops(np.full((2, 3), 1 / 3), np.zeros(3, np.int64))
     with pytest.raises(ValueError, match=r"labels must lie in \[0, 2\]; got min 0, max 3"):
         softmax_cross_entropy_backward_loops(np.full((2, 3), 1 / 3), np.array([0, 3]))
+
+
+@pytest.mark.parametrize("C_in, H, W, K, S, P", [(1, 6, 6, 3, 1, 0), (3, 9, 7, 3, 2, 1),
+                                                 (2, 8, 10, 4, 3, 2), (1, 28, 28, 5, 2, 1)])
+def test_im2col_loops_entries_equal_the_windowed_im2col(C_in, H, W, K, S, P):
+    from mnist_cnn.reference import im2col, loops
+
+    x = np.random.default_rng(C_in + H + S).normal(size=(2, C_in, H, W))
+    X_col = loops.im2col_loops(x, K, S, P)
+    np.testing.assert_array_equal(X_col, im2col.im2col(x, K, S, P))
+    # one entry by hand: c = 2 (or 1), i = 2, j = 3, m = 2, l = 1 in 1-based numbers
+    c, i, j, m, l = min(2, C_in), 2, min(3, K), 2, 1
+    W_c = (W - K + 2 * P) // S + 1
+    x_pad = np.pad(x, ((0, 0), (0, 0), (P, P), (P, P)))
+    assert X_col[1, (c - 1) * K * K + (i - 1) * K + j - 1, (m - 1) * W_c + l - 1] == \
+        x_pad[1, c - 1, (m - 1) * S + i - 1, (l - 1) * S + j - 1]

@@ -111,3 +111,18 @@ def test_residual_agrees_with_sympy_simplify_on_a_small_entry(delta_rule, autodi
     assert sym.residual(a, b) == 0 and sp.simplify(a - b) == 0  # ... of the same function
     wrong = a * 2
     assert sym.residual(wrong, b) != 0 and sp.simplify(wrong - b) != 0
+
+
+def test_delta_rule_is_exact_with_two_input_channels_stride_2_and_padding_1():
+    # (4.12)/(4.13) in the general case: C_in = 2, S = 2, P = 1, N = 2 (a few seconds)
+    instance = sym.make_tiny_instance(seed=0, arch=sym.TINY_STRIDED)
+    assert (instance.arch.C_in, instance.arch.S, instance.arch.P) == (2, 2, 1)
+    problem = sym.build_problem(instance)
+    autodiff = sym.autodiff_gradients(problem)
+    rows = sym.identity_table(sym.delta_rule_gradients(problem), autodiff)
+    assert sum(r.entries for r in rows) == 36 + 2 + 6 + 3 + 6 + 2
+    assert all(r.nonzero == 0 for r in rows), rows
+    params, x, labels = sym.instance_arrays(instance)
+    _, grads, _ = net.loss_and_grads(params, x, labels, instance.arch)
+    for name in net.GRAD_NAMES:
+        assert relative_error(sym.evaluate(problem, autodiff[name]), grads[name]) < 1e-13, name

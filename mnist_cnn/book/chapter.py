@@ -27,17 +27,27 @@ The error measure (one policy for the whole book)
 
 A table row is ``(equation, check, measured, bound)``; ``measured`` and
 ``bound`` are printed as text so that counts and accuracies fit too.
+
+The ledger
+----------
+Built with ``chapter=k``, a :class:`Verification` looks every check it records
+up in the equation ledger (:mod:`mnist_cnn.verify.ledger`) and refuses one that
+is not there: the table then shows each check's kind (independent, consistency,
+negative, result) and its referee, and the ledger stays the one list of what the
+book checks. Checks of the exercises (equation ``"ex. 1"``, ...) need no entry.
 """
 
 from __future__ import annotations
 
 import ast
 import inspect
+import textwrap
 from collections.abc import Callable
 from typing import NamedTuple
 
 import numpy as np
 
+from ..verify import ledger
 from ..verify.gradcheck import relative_error
 
 __all__ = ["MEASURES", "TOL_EXACT", "TOL_FD", "Row", "Verification", "max_abs_error", "show_code"]
@@ -72,12 +82,14 @@ MEASURES: dict[str, Callable[[np.ndarray, np.ndarray], float]] = {
 
 
 class Row(NamedTuple):
-    """One line of the verification table."""
+    """One line of the verification table (``kind``, ``referee``: from the ledger)."""
 
     equation: str
     check: str
     measured: str
     bound: str
+    kind: str = ""
+    referee: str = ""
 
 
 class Verification:
@@ -91,6 +103,8 @@ class Verification:
         The default bound of :meth:`check`.
     width : int, default 60
         Width of the check column when printing.
+    chapter : int, optional
+        Look every recorded check up in the equation ledger and show its kind.
 
     Examples
     --------
@@ -101,15 +115,26 @@ class Verification:
     '0.0e+00'
     """
 
-    def __init__(self, measure: str = "max-abs", tol: float = 1e-12, width: int = 60) -> None:
+    def __init__(self, measure: str = "max-abs", tol: float = 1e-12, width: int = 60,
+                 chapter: int | None = None) -> None:
         if measure not in MEASURES:
             raise ValueError(f"measure must be one of {sorted(MEASURES)}; got {measure!r}")
-        self.measure, self.tol, self.width = measure, tol, width
+        self.measure, self.tol, self.width, self.chapter = measure, tol, width, chapter
         self.rows: list[Row] = []
 
     def record(self, equation: str, check: str, measured: str, bound: str) -> None:
         """Add a row for a check made elsewhere (a table of its own, an exact sympy residual)."""
-        self.rows.append(Row(equation, check, measured, bound))
+        kind = referee = ""
+        if self.chapter is not None:
+            if equation.startswith("ex."):
+                kind, referee = "exercise", ""
+            else:
+                entry = ledger.find(equation, check)
+                if entry is None:
+                    raise KeyError(f"check {equation} {check!r} is not in the equation ledger "
+                                   "(mnist_cnn/verify/ledger.py); add it there with its kind")
+                kind, referee = entry.kind, entry.source
+        self.rows.append(Row(equation, check, measured, bound, kind, referee))
 
     def append(self, row: tuple[str, str, str, str]) -> None:
         """:meth:`record` for a ``(equation, check, measured, bound)`` tuple."""
@@ -150,15 +175,39 @@ class Verification:
         print(f"{what:<{self.width}} >= {bound:g}{unit}: {value >= bound}")
         assert value >= bound, f"{what}: {value} < {bound}"
 
-    def table(self) -> str:
-        """The verification table: equation, check, measured, bound; one line per check."""
+    def table(self, width: int = 90) -> str:
+        """The verification table: equation, [kind,] check, measured, bound; one row per check.
+
+        With a ledger (``chapter`` given) each row shows its kind, abbreviated
+        (``indep``, ``cons``, ``neg``, ``res``, ``ex``), the check text wraps so that
+        no line is longer than ``width``, and the last line counts the kinds.
+        """
         eq = max([len("equation")] + [len(r.equation) for r in self.rows])
         measured = max([len("measured")] + [len(r.measured) for r in self.rows])
-        lines = [f"{'equation':<{eq}} {'check':<{self.width}} {'measured':>{measured}} bound"]
+        if self.chapter is None:
+            lines = [f"{'equation':<{eq}} {'check':<{self.width}} {'measured':>{measured}} bound"]
+            for r in self.rows:
+                lines.append(f"{r.equation:<{eq}} {r.check:<{self.width}} "
+                             f"{r.measured:>{measured}} {r.bound}")
+            return "\n".join(lines)
+        bound = max(len(r.bound) for r in self.rows) if self.rows else 5
+        check = max(20, width - (eq + 1 + 5 + 1 + 1 + measured + 1 + bound))
+        lines = [f"{'equation':<{eq}} {'kind':<5} {'check':<{check}} {'measured':>{measured}} "
+                 f"bound"]
         for r in self.rows:
-            lines.append(f"{r.equation:<{eq}} {r.check:<{self.width}} {r.measured:>{measured}} "
-                         f"{r.bound}")
+            parts = textwrap.wrap(r.check, check) or [""]
+            lines.append(f"{r.equation:<{eq}} {_SHORT.get(r.kind, r.kind):<5} {parts[0]:<{check}} "
+                         f"{r.measured:>{measured}} {r.bound}")
+            lines += [f"{'':<{eq}} {'':<5} {part}" for part in parts[1:]]
+        counts = {k: sum(r.kind == k for r in self.rows) for k in (*ledger.KINDS, "exercise")}
+        lines.append("kinds: " + ", ".join(f"{v} {k} ({_SHORT[k]})"
+                                           for k, v in counts.items() if v))
         return "\n".join(lines)
+
+
+#: Short names of the kinds of check, for the table.
+_SHORT = {"independent": "indep", "consistency": "cons", "negative": "neg", "result": "res",
+          "exercise": "ex"}
 
 
 def show_code(function: Callable, docstring: bool = False,

@@ -303,6 +303,20 @@ def _probe_db_fc2(db_fc2) -> str | None:
 
 # ---------------------------------------------------------------- the table
 
+def _referees_of_general_dx() -> list:
+    from ..verify import ledger
+
+    return sorted({c.source for c in ledger.checks_for("4.14", "independent")
+                   if "S = 2" in c.label})
+
+
+def _chapter_3_kinds() -> tuple:
+    from ..verify import ledger
+
+    counts = ledger.summary(c for c in ledger.CHECKS if c.notebook == 3 and c.where == "book")
+    return counts["independent"], counts["consistency"]
+
+
 EXERCISES: dict[str, Exercise] = {
     "0.1": Exercise("(shape of z_conv, shape of z_pool, parameters of fc1) with P = 2",
                     lambda: (_trace(P=2)["conv"].shape, _trace(P=2)["pool"].shape,
@@ -376,6 +390,10 @@ EXERCISES: dict[str, Exercise] = {
                     "like w_fc1", probe=_probe_dw_fc1),
     "6.5": Exercise("the sorted list of every lam (c = lam d) whose guess has relative error "
                     "1/sqrt(3), each rounded to 6 decimals", _equal_error_guesses),
+    "7.1": Exercise("the sorted list of the referees (ledger sources) of the independent checks "
+                    "of Eq. (4.14) with S = 2, P = 1", _referees_of_general_dx),
+    "7.2": Exercise("(independent, consistency): how many checks of each kind chapter 3 records",
+                    _chapter_3_kinds),
 }
 
 

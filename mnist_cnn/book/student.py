@@ -108,6 +108,8 @@ def summed_loss(y, labels):
     "6.3": ('lambda y, t: (y - t).sum(axis=0) / len(y)', ""),
     "6.4": ('lambda z_flat, delta_fc1: delta_fc1.T @ z_flat', ""),
     "6.5": ('sorted(round(float(v), 6) for v in positive + negative)', ""),
+    "7.1": ('sorted({c.source for c in general})', ""),
+    "7.2": ('(counts["independent"], counts["consistency"])', ""),
 }
 
 

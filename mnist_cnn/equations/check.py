@@ -192,13 +192,13 @@ def _cnn_world(case: dict, seed: int = 0, dense_conv_delta: bool = False) -> Wor
         "M": T(z_fc2.max(axis=1)),
         # im2col matrices X_c^{(n)} [N, C_in, K^2, H_c W_c] and X_col^{(n)}
         "X": T(P_["im2col_per_channel"](x, K, S, P)), "X_col": T(P_["im2col"](x, K, S, P)),
-        # the filter matrices as layers.conv_forward{,_per_channel} form them (a reshape)
-        "W": T(np.ascontiguousarray(w.transpose(1, 0, 2, 3)).reshape(C_in, C_out, K * K)),
+        # the filter matrices F_c as layers.conv_forward{,_per_channel} form them (a reshape)
+        "F": T(np.ascontiguousarray(w.transpose(1, 0, 2, 3)).reshape(C_in, C_out, K * K)),
         "W_mat": T(w.reshape(C_out, C_in * K * K)),
         "t": T(t), "label": T(labels + 1.0),  # class index k = digit + 1, as every index
         "L": T(np.asarray(L)), "dL/dz^(fc2)": T(delta_fc2), "\\delta^(fc2)": T(delta_fc2),
         "dy/dz^(fc2)": T(_fd_jacobian(softmax_flat, z_fc2)),
-        "dE/dz^(fc2)": T(_fd_jacobian(squared_error, z_fc2)),
+        "dL^(SE)/dz^(fc2)": T(_fd_jacobian(squared_error, z_fc2)),
         "\\delta^(fc2),SE": T(_fd_jacobian(squared_error, z_fc2)),
         "dL/dw^(fc2)": T(dw_fc2), "dL/db^(fc2)": T(db_fc2),
         "\\delta^(relu)": T(delta_relu), "dL/dz^(relu)": T(delta_relu),
@@ -214,9 +214,9 @@ def _cnn_world(case: dict, seed: int = 0, dense_conv_delta: bool = False) -> Wor
         "Z": T(z_conv.reshape(N, C_out, HW)), r"\mathsf{Z}": T(z_conv.reshape(N, C_out, HW)),
         r"\mathsf{X}": tensors["X"], "Z^(flat)": T(z_flat), "Z^(fc1)": T(z_fc1),
         "Z^(relu)": T(z_relu), "Z^(fc2)": T(z_fc2), "W^(fc1)": T(w_fc1), "W^(fc2)": T(w_fc2),
-        "Y": T(y), r"\mathbf{m}": T(z_fc2.max(axis=1)),
-        # E of (2.8) by numpy: Y does not change if E is scaled, so only this sees a wrong E
-        "E": T(np.exp(z_fc2 - z_fc2.max(axis=1, keepdims=True))),
+        "Y": T(y), r"\mathbf{M}": T(z_fc2.max(axis=1)),
+        # U of (2.8) by numpy: Y does not change if U is scaled, so only this sees a wrong U
+        "U": T(np.exp(z_fc2 - z_fc2.max(axis=1, keepdims=True))),
         "dL/dW_mat": T(dw_conv.reshape(C_out, C_in * K * K)), "dL/db": T(db_conv),
         r"\Delta": T(delta_conv.reshape(N, C_out, HW)),
     })
@@ -444,7 +444,7 @@ TWINS: dict[str, Twin] = {
     "1.11": Twin(("y",), _cnn_worlds),
     "1.12": Twin(("y", "M"), _cnn_worlds, ranges={"n": "N", "k": "D_2"}),
     "2.1": Twin(("X",), _cnn_worlds, ranges=_NCHW_IN),
-    "2.2": Twin(("W",), _cnn_worlds, ranges={"c": "C_in"},
+    "2.2": Twin(("F",), _cnn_worlds, ranges={"c": "C_in"},
                 ),
     "2.5": Twin(("z^(pool)",), _cnn_worlds, ranges=_POOLED,
                 when=lambda w: w.sizes["K_p"] == w.sizes["S_p"]),
@@ -455,7 +455,7 @@ TWINS: dict[str, Twin] = {
     "2.4": Twin((r"\mathsf{Z}",), _cnn_worlds,
                 ),
     "2.7": Twin(("Z^(fc1)", "Z^(fc2)"), _cnn_worlds),
-    "2.8": Twin(("Z^(relu)", "Y", "E"), _cnn_worlds),
+    "2.8": Twin(("Z^(relu)", "Y", "U"), _cnn_worlds),
     "3.1": Twin(("X_col",), _cnn_worlds, ranges={"n": "N", "c": "C_in", "i": "K", "j": "K",
                                                  "m": "H_c", "l": "W_c"},
                 ),
@@ -897,15 +897,15 @@ def ledger_summary(results: dict[str, Result]) -> str:
     tags = sorted(results, key=_tag_key)
     ok = [t for t in tags if results[t].status == "ok"]
     lines = [f"checked from their typeset form: {len(ok)} of {len(tags)} numbered equations"]
-    lines += textwrap.wrap(" ".join(f"({t})" for t in ok), 88, initial_indent="  ",
-                           subsequent_indent="  ")
+    for start in range(0, len(ok), 12):  # lines of at most 90 characters
+        lines.append("  " + " ".join(f"({t})" for t in ok[start : start + 12]))
     for t in tags:
         if results[t].status != "ok":
-            lines.append(f"{results[t].status}: ({t}) {results[t].message}")
+            lines += textwrap.wrap(f"{results[t].status}: ({t}) {results[t].message}", 88,
+                                   subsequent_indent="    ")
         for skipped in results[t].skipped:
-            lines.append(f"({t}) {skipped}")
-    # The book prints this: no line over 90 characters.
-    return "\n".join(textwrap.fill(line, 90, subsequent_indent="    ") for line in lines)
+            lines += textwrap.wrap(f"({t}) {skipped}", 88, subsequent_indent="    ")
+    return "\n".join(lines)
 
 
 def _tag_key(tag: str) -> tuple:

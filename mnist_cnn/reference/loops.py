@@ -35,6 +35,7 @@ from ..validate import checked
 __all__ = [
     "pad_loops",
     "conv_forward_loops",
+    "im2col_loops",
     "maxpool_forward_loops",
     "flatten_index",
     "unflatten_index",
@@ -192,6 +193,51 @@ def conv_forward_loops(x, w, b, stride=1, padding=0):
 def _beats(value, best):
     """``value > best``, where NaN beats every number and nothing beats NaN (the NaN rule)."""
     return value > best or (value != value and best == best)
+
+
+def _check_im2col(x, K, stride=1, padding=0):
+    validate.image_args(x, padding)
+    validate.require_positive_int("K", K)
+    validate.require_positive_int("stride", stride)
+    validate._fits("input", min(x.shape[2:]), K, padding)
+
+
+@checked(_check_im2col)
+def im2col_loops(x, K, stride=1, padding=0):
+    """Channel-parallel im2col, Eq. (3.1), index by index (Eq. (2.1) when ``C_in = 1``).
+
+    ``(X_col^{(n)})_{(c-1)K^2+(i-1)K+j, (m-1)W_c+l} = x̃_{n,c,(m-1)S+i,(l-1)S+j}``
+    for ``c = 1..C_in``, ``i, j = 1..K``, ``m = 1..H_c``, ``l = 1..W_c``.
+
+    Parameters
+    ----------
+    x : numpy.ndarray, shape [N, C_in, H_in, W_in]
+        Input images, float32 or float64.
+    K : int
+        Kernel size.
+    stride, padding : int, default 1, 0
+        ``S >= 1`` and ``P >= 0``.
+
+    Returns
+    -------
+    numpy.ndarray, shape [N, C_in*K*K, H_c*W_c]
+        ``X_col``, same dtype as ``x``; rows ``(c-1)K^2+1..cK^2`` are ``X_c`` of Eq. (2.1).
+    """
+    N, C_in, H_in, W_in = x.shape
+    S, P = stride, padding
+    H_c, W_c = (H_in - K + 2 * P) // S + 1, (W_in - K + 2 * P) // S + 1  # Eq. (1.4)
+    x_pad = pad_loops(x, P)
+    X_col = np.zeros((N, C_in * K * K, H_c * W_c), dtype=x.dtype)
+    for n in range(N):
+        for c in range(C_in):
+            for i in range(K):
+                for j in range(K):
+                    for m in range(H_c):
+                        for l in range(W_c):
+                            X_col[n, c * K * K + i * K + j, m * W_c + l] = (
+                                x_pad[n, c, m * S + i, l * S + j]
+                            )
+    return X_col
 
 
 @checked(validate.pool_args)

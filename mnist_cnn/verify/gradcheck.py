@@ -35,6 +35,8 @@ from ..validate import require_float_array, require_positive_int
 
 __all__ = [
     "GradCheckRow",
+    "PoolTieReport",
+    "pool_tie_report",
     "check_params",
     "format_check_table",
     "numerical_gradient",
@@ -301,3 +303,106 @@ def format_check_table(rows: Sequence[GradCheckRow], threshold: float | None = N
             err = f"< {threshold:.0e}: {row.relative_error < threshold}"
         lines.append(f"{row.name:<8} {shape:<16} {row.checked:>7} {row.max_abs_grad:>11.1e}  {err}")
     return "\n".join(lines)
+
+
+# ----------------------------------------------------------- the max-pool guard
+
+
+@dataclass(frozen=True)
+class PoolTieReport:
+    """How safe the pooling windows are for finite differences of the conv parameters.
+
+    Attributes
+    ----------
+    windows : int
+        Pooling windows in the batch, ``N C_out H_p W_p``.
+    clear : int
+        Windows whose runner-up is more than ``bound`` below the maximum: no
+        perturbation of size ``eps`` can move their argmax.
+    tied_identical : int
+        Windows with entries within ``bound`` of the maximum (ties included)
+        whose receptive fields are *identical* to the maximum's: those entries
+        are the same function of ``w^{(conv)}, b^{(conv)}``, so they stay equal
+        under every perturbation and the routing cannot change a parameter
+        gradient (e.g. background windows of MNIST, all equal to ``b_o``).
+    unsafe : int
+        The rest: a near or exact tie between entries that read different
+        pixels. A finite difference there measures a one-sided mixture, and a
+        wrong gradient could hide; a check must refuse such a point.
+    smallest_clear_gap : float
+        The smallest gap between maximum and runner-up among the clear windows.
+    bound : float
+    """
+
+    windows: int
+    clear: int
+    tied_identical: int
+    unsafe: int
+    smallest_clear_gap: float
+    bound: float
+
+
+def pool_tie_report(
+    x: np.ndarray, z_conv: np.ndarray, K: int, stride: int, padding: int, pool: int,
+    eps: float,
+) -> PoolTieReport:
+    """Classify every max-pool window by how far its runner-up is from the maximum.
+
+    Perturbing ``w^{(conv)}_{o,c,i,j}`` by ``±eps`` moves ``z^{(conv)}_{n,o,m,l}`` by
+    ``eps x̃_{n,c,(m-1)S+i,(l-1)S+j}``, so the difference of two entries of a window
+    moves by at most ``bound = eps (max x̃ - min x̃)`` (the bias moves all entries of a
+    filter together). A window is safe if its runner-up is more than ``bound``
+    below the maximum, or if every entry that close reads the same pixels as the
+    maximum (Eq. (1.3) then makes them equal for all parameters).
+
+    Parameters
+    ----------
+    x : numpy.ndarray, shape [N, C_in, H_in, W_in]
+        The conv input.
+    z_conv : numpy.ndarray, shape [N, C_out, H_c, W_c]
+        Its convolution, Eq. (1.3).
+    K, stride, padding : int
+        The conv's ``K``, ``S``, ``P``.
+    pool : int
+        ``K_p = S_p`` of the max-pool, Eq. (1.5).
+    eps : float
+        The finite-difference step.
+
+    Returns
+    -------
+    PoolTieReport
+    """
+    from ..reference.im2col import im2col  # the receptive field of every conv output
+
+    N, C_out, H_c, W_c = z_conv.shape
+    H_p, W_p = (H_c - pool) // pool + 1, (W_c - pool) // pool + 1
+    lo, hi = float(x.min()), float(x.max())
+    if padding:  # x̃ also holds the padding zeros
+        lo, hi = min(lo, 0.0), max(hi, 0.0)
+    bound = eps * (hi - lo)
+    fields = im2col(x, K, stride, padding).reshape(N, -1, H_c, W_c)
+
+    def windows(a):  # [..., H_c, W_c] -> [..., H_p, W_p, pool*pool], row-major in the window
+        a = a[..., : H_p * pool, : W_p * pool]
+        a = a.reshape(*a.shape[:-2], H_p, pool, W_p, pool)
+        return np.moveaxis(a, -3, -2).reshape(*a.shape[:-4], H_p, W_p, pool * pool)
+
+    z_win = windows(z_conv)                                        # [N, C_out, H_p, W_p, K_p^2]
+    f_win = windows(fields)                                        # [N, C_in K^2, H_p, W_p, K_p^2]
+    first = z_win.argmax(axis=-1)
+    top = np.take_along_axis(z_win, first[..., None], axis=-1)
+    near = (top - z_win <= bound)
+    near[np.arange(z_win.shape[-1]) == first[..., None]] = False
+    n_idx, o_idx, p_idx, q_idx = np.nonzero(near.any(axis=-1))
+    unsafe = 0
+    for n, o, p, q in zip(n_idx, o_idx, p_idx, q_idx, strict=True):
+        field_max = f_win[n, :, p, q, first[n, o, p, q]]
+        others = f_win[n, :, p, q][:, near[n, o, p, q]]
+        unsafe += not np.array_equal(others, np.broadcast_to(field_max[:, None], others.shape))
+    gaps = np.sort(z_win, axis=-1)
+    gaps = gaps[..., -1] - gaps[..., -2]
+    clear = ~near.any(axis=-1)
+    smallest = float(gaps[clear].min()) if clear.any() else np.inf
+    tied = len(n_idx)
+    return PoolTieReport(int(first.size), int(first.size - tied), tied - unsafe, unsafe,
+                         smallest, bound)

@@ -57,6 +57,7 @@ from ..validate import require_positive_int
 
 __all__ = [
     "TINY",
+    "TINY_STRIDED",
     "Branch",
     "Exp",
     "IdentityRow",
@@ -76,6 +77,10 @@ __all__ = [
 
 #: The tiny instance's sizes: 2 filters 3x3 on 6x6 images, pool 2x2, 8 -> 4 -> 3.
 TINY = Architecture(C_in=1, H=6, W=6, C_out=2, K=3, S=1, P=0, K_p=2, S_p=2, D_1=4, D_2=3)
+#: The general case of the conv: 2 input channels 5x5, stride 2, padding 1 (-> 3x3, pooled to
+#: 1x1, so the last conv row and column are read by no pool window), 2 -> 3 -> 2.
+TINY_STRIDED = Architecture(C_in=2, H=5, W=5, C_out=2, K=3, S=2, P=1, K_p=2, S_p=2, D_1=3,
+                            D_2=2)
 
 
 class Exp(sp.Function):
