@@ -39,6 +39,7 @@ from ..verify.gradcheck import relative_error
 from .limits import flops_per_image, inference_flops_per_image, parameter_count, update_bytes
 from .timing import time_call
 from .worker import seed_batch as _seed_batch
+from .worker import torch_network
 
 __all__ = [
     "LayerTiming",
@@ -185,45 +186,6 @@ def format_layer_table(rows: list[LayerTiming], step_ms: float, title: str = "")
                  f"{total:8.3f}")
     lines.append(f"{'whole step, measured':<{width}}  {'':>8}  {'':>8}  {'':>8}  {step_ms:8.3f}")
     return "\n".join(lines)
-
-
-def torch_network(params: dict[str, np.ndarray]):
-    """The seed network in PyTorch, with a copy of ``params`` as its weights.
-
-    ``nn.Sequential(Conv2d(1, 20, 5), MaxPool2d(2), Flatten(), Linear(2880, 500),
-    ReLU(), Linear(500, 10))``; the loss is ``F.cross_entropy`` (softmax and
-    Eq. (4.1) in one). PyTorch's weight layouts are the book's:
-    ``[C_out, C_in, K, K]`` and ``[D_out, D_in]``.
-
-    Parameters
-    ----------
-    params : dict of numpy.ndarray
-        ``w_conv [20, 1, 5, 5], b_conv [20], w_fc1 [500, 2880], b_fc1 [500],
-        w_fc2 [10, 500], b_fc2 [10]`` as from :func:`mnist_cnn.reference.network.init_params`.
-
-    Returns
-    -------
-    torch.nn.Sequential
-        The model, float32, with copies of the parameters.
-
-    Raises
-    ------
-    ImportError
-        If PyTorch is not installed (``pip install -e '.[bench]'``).
-    """
-    import torch
-    from torch import nn
-
-    a = SEED
-    model = nn.Sequential(nn.Conv2d(a.C_in, a.C_out, a.K, a.S, a.P), nn.MaxPool2d(a.K_p, a.S_p),
-                          nn.Flatten(), nn.Linear(a.D_0, a.D_1), nn.ReLU(), nn.Linear(a.D_1, a.D_2))
-    with torch.no_grad():
-        for layer, (w, b) in zip((model[0], model[3], model[5]),
-                                 (("w_conv", "b_conv"), ("w_fc1", "b_fc1"),
-                                  ("w_fc2", "b_fc2")), strict=True):
-            layer.weight.copy_(torch.from_numpy(params[w]))
-            layer.bias.copy_(torch.from_numpy(params[b]))
-    return model
 
 
 @dataclass(frozen=True)

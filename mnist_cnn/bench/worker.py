@@ -38,6 +38,45 @@ from .limits import blas_description, copy_bandwidth, gemm_rate
 LR, MOMENTUM, WEIGHT_DECAY = 0.01, 0.9, 5e-4
 
 
+def torch_network(params: dict[str, np.ndarray]):
+    """The seed network in PyTorch, with a copy of ``params`` as its weights.
+
+    ``nn.Sequential(Conv2d(1, 20, 5), MaxPool2d(2), Flatten(), Linear(2880, 500),
+    ReLU(), Linear(500, 10))``; the loss is ``F.cross_entropy`` (softmax and
+    Eq. (4.1) in one). PyTorch's weight layouts are the book's:
+    ``[C_out, C_in, K, K]`` and ``[D_out, D_in]``.
+
+    Parameters
+    ----------
+    params : dict of numpy.ndarray
+        ``w_conv [20, 1, 5, 5], b_conv [20], w_fc1 [500, 2880], b_fc1 [500],
+        w_fc2 [10, 500], b_fc2 [10]`` as from :func:`mnist_cnn.reference.network.init_params`.
+
+    Returns
+    -------
+    torch.nn.Sequential
+        The model, float32, with copies of the parameters.
+
+    Raises
+    ------
+    ImportError
+        If PyTorch is not installed (``pip install -e '.[bench]'``).
+    """
+    import torch
+    from torch import nn
+
+    a = SEED
+    model = nn.Sequential(nn.Conv2d(a.C_in, a.C_out, a.K, a.S, a.P), nn.MaxPool2d(a.K_p, a.S_p),
+                          nn.Flatten(), nn.Linear(a.D_0, a.D_1), nn.ReLU(), nn.Linear(a.D_1, a.D_2))
+    with torch.no_grad():
+        for layer, (w, b) in zip((model[0], model[3], model[5]),
+                                 (("w_conv", "b_conv"), ("w_fc1", "b_fc1"),
+                                  ("w_fc2", "b_fc2")), strict=True):
+            layer.weight.copy_(torch.from_numpy(params[w]))
+            layer.bias.copy_(torch.from_numpy(params[b]))
+    return model
+
+
 def seed_batch(batch: int, seed: int):
     """Seeded random images in [0, 1), labels and He-initialised float32 parameters."""
     rng = np.random.default_rng(seed)
@@ -93,8 +132,6 @@ def _numpy_calls(args) -> dict[str, Callable[[], object]]:
 def _torch_calls(args) -> dict[str, Callable[[], object]]:
     import torch
     import torch.nn.functional as F
-
-    from .step import torch_network
 
     torch.set_num_threads(args.threads)
     x, labels, params = seed_batch(args.batch, args.seed)
