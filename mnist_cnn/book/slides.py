@@ -33,7 +33,7 @@ from pathlib import Path
 from ..tools.files import atomic_write_text
 
 WIDTH, HEIGHT = 1280, 720  # the slide, in CSS pixels
-BUDGET = 590  # estimated height allowed per slide: the estimate is rough, the test is exact
+BUDGET = 570  # estimated height allowed per slide: the estimate is rough, the test is exact
 CODE_LINES = 12  # a listing longer than this is cut to its first CODE_LINES - 1 lines
 FIGURE_CODE_LINES = 3  # a plotting cell shows its figure; its code is cut harder
 OUTPUT_LINES = 12  # the same for printed output
@@ -374,7 +374,6 @@ def deck_cells(nb) -> list:
     list of nbformat.NotebookNode
         New cells for ``SlidesExporter``.
     """
-    import nbformat
 
     cells, title = [], ""
     for cell in nb.cells:
@@ -385,47 +384,63 @@ def deck_cells(nb) -> list:
             title = re.sub(r"^#+\s*", "", cell.source.lstrip().splitlines()[0])
         if cell.cell_type == "code":
             shown = cut_code_cell(cell)
+            # Markdown a cell displays (chapter 6 renders its table from data) is laid out
+            # like the text: split into slides that fit, each with its heading.
+            outputs = shown.get("outputs", [])
+            generated = [o for o in outputs if "text/markdown" in o.get("data", {})]
+            shown.outputs = [o for o in outputs if o not in generated]
             if kind == "subslide":
                 cells.append(_continued(title))
                 shown.metadata["slideshow"] = {"slide_type": "-"}
             cells.append(shown)
+            for output in generated:
+                title = _markdown_slides(output["data"]["text/markdown"], "subslide", title, cells)
             continue
         if kind == "notes":
             cells.append(cell)
             continue
-        # Markdown: a slide at every # / ## heading, a sub-slide at ###, and a continuation
-        # sub-slide wherever the paragraphs outgrow the slide.
-        pieces = [p for b in _markdown_blocks(_break_inline_math(cell.source))
-                  for p in _split_table(b)]
-        chunks, used = [], 0
-        for piece in pieces:
-            height, level = _block_height(piece), _heading_level_of(piece)
-            if not chunks:
-                chunks.append([kind, [piece]])
-                used = height
-                continue
-            if level in (1, 2):
-                start = "slide"
-            elif level == 3:
-                start = "subslide"
-            elif used + height > BUDGET - HEADING[4]:
-                start = "continued"
-            else:
-                chunks[-1][1].append(piece)
-                used += height
-                continue
-            chunks.append([start, [piece]])
-            used = height
-        for start, parts in chunks:
-            part = nbformat.v4.new_markdown_cell("\n\n".join(parts))
-            if _heading_level_of(parts[0]) in (1, 2, 3):
-                title = re.sub(r"^#+\s*", "", parts[0].lstrip().splitlines()[0])
-            elif start in ("continued", "subslide"):
-                cells.append(_continued(title))
-                start = "-"
-            part.metadata["slideshow"] = {"slide_type": start}
-            cells.append(part)
+        title = _markdown_slides(cell.source, kind, title, cells)
     return cells
+
+
+def _markdown_slides(source: str, kind: str, title: str, cells: list) -> str:
+    """Append ``source`` to ``cells`` as markdown cells that each fit a slide; the new title.
+
+    A slide at every # / ## heading, a sub-slide at ###, and a continuation sub-slide
+    wherever the paragraphs (or a table's rows) outgrow the slide.
+    """
+    import nbformat
+
+    pieces = [p for b in _markdown_blocks(_break_inline_math(source)) for p in _split_table(b)]
+    chunks, used = [], 0
+    for piece in pieces:
+        height, level = _block_height(piece), _heading_level_of(piece)
+        if not chunks:
+            chunks.append([kind, [piece]])
+            used = height
+            continue
+        if level in (1, 2):
+            start = "slide"
+        elif level == 3:
+            start = "subslide"
+        elif used + height > BUDGET - HEADING[4]:
+            start = "continued"
+        else:
+            chunks[-1][1].append(piece)
+            used += height
+            continue
+        chunks.append([start, [piece]])
+        used = height
+    for start, parts in chunks:
+        part = nbformat.v4.new_markdown_cell("\n\n".join(parts))
+        if _heading_level_of(parts[0]) in (1, 2, 3):
+            title = re.sub(r"^#+\s*", "", parts[0].lstrip().splitlines()[0])
+        elif start in ("continued", "subslide"):
+            cells.append(_continued(title))
+            start = "-"
+        part.metadata["slideshow"] = {"slide_type": start}
+        cells.append(part)
+    return title
 
 
 def _split_table(block: str) -> list[str]:

@@ -103,9 +103,9 @@ MUTANTS: tuple[Mutant, ...] = (
        "    x_pad = pad_loops(x, P)\n    z = ",
        "(1.4): the 2P forgotten in the output height", T_LOOPS, (NB1,)),
     _m("pool-window-offset", _LOOPS,
-       "                            if z[n, o, p * S_p + i, q * S_p + j] > acc:\n"
+       "                            if _beats(z[n, o, p * S_p + i, q * S_p + j], acc):\n"
        "                                acc = z[n, o, p * S_p + i, q * S_p + j]",
-       "                            if z[n, o, p * S_p + i, q * S_p + i] > acc:\n"
+       "                            if _beats(z[n, o, p * S_p + i, q * S_p + i], acc):\n"
        "                                acc = z[n, o, p * S_p + i, q * S_p + i]",
        "(1.5): the window's column offset j read as i (diagonal only)", T_LOOPS, (NB1,)),
     _m("flatten-index-order", _LOOPS, "return (o - 1) * H_p * W_p + (p - 1) * W_p + q",
@@ -127,10 +127,10 @@ MUTANTS: tuple[Mutant, ...] = (
        "delta[n, k] = (y[n, k] - t[n, k])", "(4.3): missing 1/N in the loop reference",
        T_LOOPS, (NB4,)),
     _m("loops-tie-last", _LOOPS,
-       "                            if (z[n, o, p * S_p + i, q * S_p + j]\n"
-       "                                    > z[n, o, p * S_p + i_star, q * S_p + j_star]):",
-       "                            if (z[n, o, p * S_p + i, q * S_p + j]\n"
-       "                                    >= z[n, o, p * S_p + i_star, q * S_p + j_star]):",
+       "                            if _beats(z[n, o, p * S_p + i, q * S_p + j],\n"
+       "                                      z[n, o, p * S_p + i_star, q * S_p + j_star]):",
+       "                            if not _beats(z[n, o, p * S_p + i_star, q * S_p + j_star],\n"
+       "                                          z[n, o, p * S_p + i, q * S_p + j]):",
        "(4.11): the tie rule flipped to the last maximum (loops)", T_LOOPS, (NB4,)),
     _m("loops-db-conv-one-n", _LOOPS,
        "                    acc += delta[n, o, m, l]\n        db[o] = acc",
