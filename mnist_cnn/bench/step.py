@@ -41,6 +41,11 @@ from .timing import time_call
 from .worker import seed_batch as _seed_batch
 from .worker import torch_network
 
+#: Untimed calls at the start of each round of the step and of inference: after the pause
+#: before a round, the first calls run slower (idle threads wake up, caches refill), in
+#: both frameworks alike.
+WARMUP = 3
+
 __all__ = [
     "LayerTiming",
     "Throughput",
@@ -302,8 +307,9 @@ class _Worker:
                                f"(exit code {self.process.wait()})")
         return json.loads(line)
 
-    def ask(self, cmd: str, number: int = 1):
-        self.process.stdin.write(json.dumps({"cmd": cmd, "number": number}) + "\n")
+    def ask(self, cmd: str, number: int = 1, warmup: int = 0):
+        self.process.stdin.write(json.dumps({"cmd": cmd, "number": number, "warmup": warmup})
+                                 + "\n")
         self.process.stdin.flush()
         reply = self._read()
         if "error" in reply:
@@ -351,7 +357,8 @@ def throughput(batch: int = 64, repeat: int = 5, number: int = 10, seed: int = 0
     settle : float, default 0.5
         Seconds of pause before each timed request, so that the threads of the
         worker that ran last have stopped spinning (OpenBLAS and OpenMP keep
-        their threads busy-waiting for a moment after a call).
+        their threads busy-waiting for a moment after a call). Each round of
+        the step and of inference then starts with :data:`WARMUP` untimed calls.
 
     Returns
     -------
@@ -374,18 +381,18 @@ def throughput(batch: int = 64, repeat: int = 5, number: int = 10, seed: int = 0
             workers.append(_Worker("torch", threads, batch, seed, epoch_images))
         best: dict[tuple[str, str], float] = {}
 
-        def timed(cmd: str, rounds: int, calls: int) -> None:
+        def timed(cmd: str, rounds: int, calls: int, warmup: int = 0) -> None:
             for r in range(rounds):
                 for w in workers if r % 2 == 0 else workers[::-1]:
                     # A pause first: the other worker's BLAS/OpenMP threads spin for a while
                     # after its last call, even in another process; let them go to sleep.
                     time.sleep(settle)
-                    seconds = w.ask(cmd, calls)
+                    seconds = w.ask(cmd, calls, warmup)
                     key = (w.framework, cmd)
                     best[key] = min(best.get(key, float("inf")), seconds)
 
-        timed("train", repeat, number)
-        timed("infer", repeat, number)
+        timed("train", repeat, number, WARMUP)
+        timed("infer", repeat, number, WARMUP)
         if epoch_images:
             timed("epoch", epoch_rounds, 1)
         gemm = {w.framework: w.ask("gemm") for w in workers} if limits else {}

@@ -4,8 +4,9 @@ What this is: ``python -m mnist_cnn.bench.worker {numpy,torch} --threads T ...``
 builds the seed network, its optimiser and a batch, warms up, and then
 answers one JSON request per line on stdin with one JSON line on stdout:
 
-* ``{"cmd": "train", "number": n}`` -> seconds per training step (best of nothing: one round);
-* ``{"cmd": "infer", "number": n}`` -> seconds per inference batch (softmax included);
+* ``{"cmd": "train", "number": n, "warmup": k}`` -> seconds per training step
+  (one round: ``k`` untimed steps first, then ``n`` timed);
+* ``{"cmd": "infer", "number": n, "warmup": k}`` -> seconds per inference batch (softmax included);
 * ``{"cmd": "epoch"}`` -> seconds for one epoch of the first ``--epoch-images``
   training images: shuffling, batching, random shifts (Eq. (5.3)) and the steps;
 * ``{"cmd": "gemm"}`` -> this framework's float32 matrix-product rate (FLOP/s);
@@ -99,18 +100,19 @@ def _epoch_batches(images: np.ndarray, labels: np.ndarray, batch: int, seed: int
 
 
 def _numpy_calls(args) -> dict[str, Callable[[], object]]:
+    from ..fast.infer import predict_fast
     from ..fast.optim import BlockedSGDMomentum
     from ..fast.step import Workspace
     from ..train.loop import train_step
 
-    # What mnist_cnn.train.loop.train runs: the blocked update and fc1 in kept buffers.
+    # What mnist_cnn.train.loop.train runs: the hot path of mnist_cnn.fast on --threads threads.
     x, labels, params = seed_batch(args.batch, args.seed)
     opt = BlockedSGDMomentum(params, MOMENTUM, WEIGHT_DECAY)
-    ws = Workspace(args.batch, np.float32)
+    ws = Workspace(args.batch, np.float32, threads=args.threads)
     infer_params = {k: v.copy() for k, v in params.items()}
     calls = {
         "train": lambda: train_step(params, opt, x, labels, LR, ws),
-        "infer": lambda: net.forward(infer_params, x, fast=True),
+        "infer": lambda: predict_fast(infer_params, x, ws),
         "gemm": lambda: gemm_rate(),
         "copy": lambda: copy_bandwidth(),
         "info": lambda: dict(blas_description().__dict__, version=np.__version__),
@@ -192,12 +194,15 @@ def main(argv: list[str] | None = None) -> int:
     for line in sys.stdin:
         request = json.loads(line)
         cmd, number = request["cmd"], int(request.get("number", 1))
+        warmup = int(request.get("warmup", 0))
         fn = calls.get(cmd)
         if fn is None:
             reply = {"error": f"{args.framework} worker cannot {cmd!r}"}
         elif cmd in ("gemm", "copy", "info"):
             reply = {"value": fn()}
         else:
+            for _ in range(warmup):  # after the pause: caches and idle threads wake up first
+                fn()
             start = time.perf_counter()
             for _ in range(number):
                 fn()

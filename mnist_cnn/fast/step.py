@@ -1,65 +1,227 @@
-"""The training step's loss and gradients with fc1's big arrays in buffers kept between steps.
+"""The training step on the hot path: two threads of our own, buffers kept between steps.
 
-What this is: :func:`loss_and_grads_fast`, the chain of
-:func:`mnist_cnn.reference.network.loss_and_grads` (``need_dx=False``,
-``fast=True``) with the three large products of fc1 -- ``z_fc1 = z_flat W^T``
-(Eq. (2.7)), ``dW_fc1 = delta_fc1^T z_flat`` (Eq. (4.8), 1.44 M numbers) and
-``delta_flat = delta_fc1 W`` (Eq. (4.9)) -- written by ``np.matmul(..., out=)``
-into the arrays of a :class:`Workspace` instead of fresh ones. The same BLAS
-calls on the same operands: the same numbers (tested in ``tests/test_fast.py``).
-All three products read ``w_fc1`` [D_1, D_0] in its stored C order: numpy
-passes the transposes to BLAS as flags, no transposed copy is made.
-What this is not: a second network. Every other layer is the reference's bare
-body; the input is checked once at the door, as in the reference.
+What this is: :func:`fast_train_step` (and :func:`loss_and_grads_fast`, the
+same step without the update), the chain of
+:func:`mnist_cnn.reference.network.loss_and_grads` (``need_dx=False``) and
+:meth:`mnist_cnn.train.optim.SGDMomentum.step`, organised for speed:
 
-The gradients returned live in the workspace and are overwritten by the next
-call: use them (the optimiser step) before the next step.
+* **The work is split between T threads of our own, and BLAS runs one thread
+  inside each.** numpy's element-wise operations (im2col's copy, pooling, the
+  routing of Eq. (4.11), the update of Eq. (5.1)) run on one core only; while
+  they run, the second BLAS thread has nothing to do. Split by hand, every
+  part of the step runs on all cores:
+
+  - the convolution and pooling by *images* (thread t takes images ``B_t``);
+  - fc1 by *rows of* ``W_fc1`` (thread t owns rows ``R_t``, i.e. outputs of
+    fc1), so that each thread reads only its share of the 5.8 MB matrix: its
+    columns of ``z_fc1`` (Eq. (2.7)); in the backward pass it computes
+    ``delta_flat`` 's share ``delta_fc1[:, R_t] W_fc1[R_t]`` (Eq. (4.9)),
+    then ``dW_fc1[R_t] = delta_fc1[:, R_t]^T z_flat`` (Eq. (4.8)) and updates
+    ``W_fc1[R_t]`` and its velocity at once (Eq. (5.1)), while those rows are
+    still in its cache;
+  - the conv's backward pass by images again.
+
+  Softmax, the loss, fc2 and the small tensors' update run between the
+  parallel parts, on the calling thread.
+* **Convolution and pooling are one product** on window-ordered im2col
+  columns (:mod:`mnist_cnn.fast.convpool`), the bias inside the product.
+* **No array is allocated per step** for the large products: they write into
+  the :class:`Workspace`.
+
+Each thread always gets the same share, and partial sums are added in a fixed
+order, so a run is deterministic and a resumed run reproduces the
+uninterrupted one bit for bit. Tested equal to the reference chain to
+rounding (``tests/test_fast.py``): the same sums, added in another order.
+What this is not: a second network. Every other layer is the reference's
+bare body, and the input is checked once at the door, as in the reference.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import os
+import weakref
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
 from .. import validate
 from ..architecture import SEED, Architecture
 from ..reference import layers as L
-from .pool import maxpool_backward_fast, maxpool_forward_fast
+from ..tools.runtime import blas_threads
+from .convpool import CHUNK, conv_pool_backward, conv_pool_forward
+from .update import BLOCK, momentum_update
 
-__all__ = ["Workspace", "loss_and_grads_fast"]
+__all__ = ["Workspace", "fast_train_step", "loss_and_grads_fast"]
+
+#: Parameters that the threads update inside the step; the optimiser does the rest.
+UPDATED_IN_THREADS = ("w_fc1",)
+
+
+def _shares(size: int, parts: int) -> list[slice]:
+    """``range(size)`` cut into ``parts`` contiguous slices as equal as can be."""
+    edges = np.linspace(0, size, parts + 1).round().astype(int)
+    return [slice(int(a), int(b)) for a, b in zip(edges[:-1], edges[1:], strict=True)]
 
 
 class Workspace:
-    """The buffers of :func:`loss_and_grads_fast` for batches of up to ``batch`` images.
+    """Threads and buffers of :func:`fast_train_step` for batches of up to ``batch`` images.
 
     Parameters
     ----------
     batch : int
-        Largest ``N``; smaller batches (the last of an epoch) use the first rows.
+        Largest ``N``; smaller batches (the last of an epoch) use the first part.
     dtype : numpy float type, default float32
     arch : Architecture, default SEED
+        Needs ``S_p = K_p`` (windows that tile the map), as the seed has.
+    threads : int, optional
+        ``T``; default the number of threads numpy's BLAS was set to (``--threads``),
+        else the number of CPUs.
+    chunk : int, default CHUNK
+        Images per conv product (:mod:`mnist_cnn.fast.convpool`).
 
     Attributes
     ----------
+    z_flat : ndarray [batch, D_0]
     z_fc1 : ndarray [batch, D_1]
     delta_flat : ndarray [batch, D_0]
     dw_fc1 : ndarray [D_1, D_0]
+        ``dL/dW_fc1``, Eq. (4.8), of the last :func:`loss_and_grads_fast`.
+    rows : list of slice
+        ``R_t``: the rows of ``W_fc1`` (outputs of fc1) thread t owns.
     """
 
-    def __init__(self, batch: int, dtype=np.float32, arch: Architecture = SEED) -> None:
+    def __init__(self, batch: int, dtype=np.float32, arch: Architecture = SEED,
+                 threads: int | None = None, chunk: int = CHUNK) -> None:
         self.batch = validate.require_positive_int("batch", batch)
+        self.threads = validate.require_positive_int(
+            "threads", threads or blas_threads() or os.cpu_count() or 1)
+        self.chunk = validate.require_positive_int("chunk", chunk)
+        if arch.S_p != arch.K_p:
+            raise ValueError(f"the fast step needs pooling windows that tile the map (S_p = K_p);"
+                             f" got K_p = {arch.K_p}, S_p = {arch.S_p}")
         self.dtype = np.dtype(dtype)
         self.arch = arch
+        t = self.threads
+        self.z_flat = np.empty((batch, arch.D_0), dtype=self.dtype)
         self.z_fc1 = np.empty((batch, arch.D_1), dtype=self.dtype)
         self.delta_flat = np.empty((batch, arch.D_0), dtype=self.dtype)
         self.dw_fc1 = np.empty((arch.D_1, arch.D_0), dtype=self.dtype)
+        self.rows = _shares(arch.D_1, t)
+        # Per thread: its share of delta_flat (Eq. (4.9)), one chunk's im2col and conv
+        # products, and the update's scratch block.
+        self.delta_shares = [np.empty((batch, arch.D_0), dtype=self.dtype) for _ in range(t)]
+        positions = arch.K_p * arch.K_p * min(chunk, batch) * arch.H_p * arch.W_p
+        rows = arch.C_in * arch.K * arch.K + 1
+        self.conv_scratch = [np.empty((rows + arch.C_out) * positions, dtype=self.dtype)
+                             for _ in range(t)]
+        self.update_scratch = [np.empty(BLOCK, dtype=self.dtype) for _ in range(t)]
+        self._pool = ThreadPoolExecutor(t - 1, "mnist-cnn-step") if t > 1 else None
+        if self._pool is not None:  # the helper threads end with the workspace
+            weakref.finalize(self, self._pool.shutdown, wait=False)
+        from threadpoolctl import ThreadpoolController
+
+        self._blas = ThreadpoolController().select(user_api="blas")
+
+    def one_blas_thread(self):
+        """A context in which BLAS runs on the calling thread only (one inside each of ours)."""
+        return self._blas.limit(limits=1)
+
+    def images(self, n: int) -> list[slice]:
+        """``B_t``: the images of a batch of ``n`` that thread t takes."""
+        return _shares(n, self.threads)
+
+    def run(self, task: Callable[[int], object]) -> list:
+        """``[task(0), ..., task(T-1)]``, each on its own thread (task 0 on the caller's)."""
+        if self._pool is None:
+            return [task(0)]
+        futures = [self._pool.submit(task, t) for t in range(1, self.threads)]
+        first = task(0)
+        return [first] + [f.result() for f in futures]
+
+
+def _forward(params, x, ws: Workspace, route: bool = True):
+    """Conv and pool by images, fc1 by rows, in the threads; the rest here.
+
+    Returns ``y`` and, if ``route``, the caches of the backward pass.
+    """
+    arch, n = ws.arch, x.shape[0]
+    z_flat, z_fc1 = ws.z_flat[:n], ws.z_fc1[:n]
+    w_fc1, b_fc1 = params["w_fc1"], params["b_fc1"]
+
+    def images(t: int):
+        b = ws.images(n)[t]
+        pooled, cache = conv_pool_forward(x[b], params["w_conv"], params["b_conv"], arch.S,
+                                          arch.P, arch.K_p, ws.chunk, ws.conv_scratch[t], route)
+        # Flattened in the book's (c, h, w) order, Eq. (1.6), where fc1 reads it.
+        np.copyto(z_flat[b].reshape(-1, arch.C_out, arch.H_p * arch.W_p),
+                  pooled.transpose(0, 2, 1))
+        return cache
+
+    def rows(t: int) -> None:  # by rows: each thread reads only its share of W_fc1
+        r = ws.rows[t]
+        np.matmul(z_flat, w_fc1[r].T, out=z_fc1[:, r])                        # (2.7)
+        z_fc1[:, r] += b_fc1[r]
+
+    conv_caches = ws.run(images)
+    ws.run(rows)
+    z_relu, relu_cache = L.relu_forward.unchecked(z_fc1)                      # (2.8)
+    z_fc2, fc2_cache = L.fc_forward.unchecked(z_relu, params["w_fc2"], params["b_fc2"])
+    y = L.softmax.unchecked(z_fc2)                                            # (1.12)
+    return y, conv_caches, relu_cache, fc2_cache
+
+
+def _step(params, x, labels, ws: Workspace, update: Callable | None):
+    """Forward, backward and (if ``update``) fc1's update in the threads; see the module."""
+    arch, n = ws.arch, x.shape[0]
+    y, conv_caches, relu_cache, fc2_cache = _forward(params, x, ws)
+    loss = L.cross_entropy.unchecked(y, labels)                               # (4.1)
+    delta_fc2 = L.softmax_cross_entropy_backward.unchecked(y, labels)         # (4.3)
+    delta_relu, dw_fc2, db_fc2 = L.fc_backward.unchecked(delta_fc2, fc2_cache)
+    delta_fc1 = L.relu_backward.unchecked(delta_relu, relu_cache)             # (4.7)
+    db_fc1 = delta_fc1.sum(axis=0)
+    z_flat, w_fc1 = ws.z_flat[:n], params["w_fc1"]
+
+    def rows(t: int) -> None:
+        r = ws.rows[t]
+        np.matmul(delta_fc1[:, r], w_fc1[r], out=ws.delta_shares[t][:n])      # (4.9), a share
+        np.matmul(delta_fc1[:, r].T, z_flat, out=ws.dw_fc1[r])               # (4.8)
+        if update is not None:  # the old W_fc1[R_t] is no longer needed: Eq. (5.1)
+            update(t, r)
+
+    ws.run(rows)
+    delta_flat = ws.delta_flat[:n]
+
+    def images(t: int):
+        b = ws.images(n)[t]
+        np.copyto(delta_flat[b], ws.delta_shares[0][b])  # the shares of Eq. (4.9), in order
+        for share in ws.delta_shares[1:]:
+            delta_flat[b] += share[b]
+        delta_pool = delta_flat[b].reshape(-1, arch.C_out, arch.H_p * arch.W_p)  # (4.10)
+        return conv_pool_backward(delta_pool.transpose(0, 2, 1), conv_caches[t],
+                                  ws.conv_scratch[t])                          # (4.11)-(4.13)
+
+    conv_grads = ws.run(images)
+    dw_conv, db_conv = (np.copy(g) for g in conv_grads[0])
+    for dw, db in conv_grads[1:]:
+        dw_conv += dw
+        db_conv += db
+    grads = dict(dw_conv=dw_conv, db_conv=db_conv, dw_fc1=ws.dw_fc1, db_fc1=db_fc1,
+                 dw_fc2=dw_fc2, db_fc2=db_fc2)
+    return loss, grads, y
+
+
+def _check_step(params, x, labels, ws: Workspace) -> None:
+    validate.network_inputs(params, x, ws.arch, labels)
+    if x.shape[0] > ws.batch or x.dtype != ws.dtype:
+        raise ValueError(f"x must have at most {ws.batch} images of {ws.dtype}; "
+                         f"got {x.shape[0]} of {x.dtype}")
 
 
 def loss_and_grads_fast(
     params: Mapping[str, np.ndarray], x: np.ndarray, labels: np.ndarray, ws: Workspace
 ) -> tuple[np.floating, dict[str, np.ndarray], np.ndarray]:
-    """Loss and gradients of one training step, Eqs. (4.1)-(4.13), fc1 into ``ws``.
+    """Loss and gradients of one training step, Eqs. (4.1)-(4.13), on the hot path.
 
     Parameters
     ----------
@@ -78,40 +240,43 @@ def loss_and_grads_fast(
     y : ndarray [N, D_2]
         The softmax output (for the accuracy of the batch).
     """
-    arch = ws.arch
-    validate.network_inputs(params, x, arch, labels)
-    if x.shape[0] > ws.batch or x.dtype != ws.dtype:
-        raise ValueError(f"x must have at most {ws.batch} images of {ws.dtype}; "
-                         f"got {x.shape[0]} of {x.dtype}")
-    n = x.shape[0]
-    w_fc1 = params["w_fc1"]
-    # Forward: the reference up to the flattened map, then fc1 into its buffer.
-    z_conv, conv_cache = L.conv_forward.unchecked(x, params["w_conv"], params["b_conv"],
-                                                  arch.S, arch.P)
-    if arch.S_p == arch.K_p:
-        z_pool, argmax = maxpool_forward_fast(z_conv, arch.K_p)
-    else:
-        z_pool, pool_cache = L.maxpool_forward.unchecked(z_conv, arch.K_p, arch.S_p)
-    z_flat = z_pool.reshape(n, -1)                                          # (1.6), a view
-    z_fc1 = np.matmul(z_flat, w_fc1.T, out=ws.z_fc1[:n])                    # (2.7)
-    z_fc1 += params["b_fc1"]
-    z_relu, relu_cache = L.relu_forward.unchecked(z_fc1)                    # (2.8)
-    z_fc2, fc2_cache = L.fc_forward.unchecked(z_relu, params["w_fc2"], params["b_fc2"])
-    y = L.softmax.unchecked(z_fc2)                                          # (1.12)
-    loss = L.cross_entropy.unchecked(y, labels)                             # (4.1)
-    # Backward: the delta rule; fc1's two products into their buffers.
-    delta_fc2 = L.softmax_cross_entropy_backward.unchecked(y, labels)       # (4.3)
-    delta_relu, dw_fc2, db_fc2 = L.fc_backward.unchecked(delta_fc2, fc2_cache)
-    delta_fc1 = L.relu_backward.unchecked(delta_relu, relu_cache)           # (4.7)
-    dw_fc1 = np.matmul(delta_fc1.T, z_flat, out=ws.dw_fc1)                  # (4.8)
-    db_fc1 = delta_fc1.sum(axis=0)
-    delta_flat = np.matmul(delta_fc1, w_fc1, out=ws.delta_flat[:n])         # (4.9)
-    delta_pool = delta_flat.reshape(z_pool.shape)                           # (4.10)
-    if arch.S_p == arch.K_p:
-        delta_conv = maxpool_backward_fast(delta_pool, argmax, z_conv.shape, arch.K_p)
-    else:
-        delta_conv = L.maxpool_backward.unchecked(delta_pool, pool_cache)   # (4.11)
-    _, dw_conv, db_conv = L.conv_backward.unchecked(delta_conv, conv_cache, False)
-    grads = dict(dw_conv=dw_conv, db_conv=db_conv, dw_fc1=dw_fc1, db_fc1=db_fc1,
-                 dw_fc2=dw_fc2, db_fc2=db_fc2)
-    return loss, grads, y
+    _check_step(params, x, labels, ws)
+    with ws.one_blas_thread():
+        return _step(params, x, labels, ws, None)
+
+
+def fast_train_step(params: dict[str, np.ndarray], optimizer, x: np.ndarray,
+                    labels: np.ndarray, lr: float, ws: Workspace) -> tuple[np.floating, np.ndarray]:
+    """One SGD step, Eqs. (4.1)-(4.13) and (5.1), with ``W_fc1`` updated inside the threads.
+
+    Parameters
+    ----------
+    params : dict str -> ndarray
+        Updated in place.
+    optimizer : mnist_cnn.fast.optim.BlockedSGDMomentum
+        Built on ``params``: its velocity, ``momentum`` and ``weight_decay``.
+    x : ndarray, shape [N, C_in, H, W], N <= ``ws.batch``
+    labels : ndarray of int, shape [N]
+    lr : float
+        ``eta_t``.
+    ws : Workspace
+
+    Returns
+    -------
+    loss : numpy scalar
+        Eq. (4.1) on this batch, before the update.
+    y : ndarray [N, D_2]
+        The softmax output, before the update.
+    """
+    _check_step(params, x, labels, ws)
+    w_fc1, v_fc1 = params["w_fc1"], optimizer.velocity["w_fc1"]
+
+    def update(t: int, r: slice) -> None:
+        momentum_update(w_fc1[r], v_fc1[r], ws.dw_fc1[r], lr, optimizer.momentum,
+                        optimizer.weight_decay, ws.update_scratch[t])
+
+    with ws.one_blas_thread():
+        loss, grads, y = _step(params, x, labels, ws, update)
+    rest = [name for name in params if name not in UPDATED_IN_THREADS]
+    optimizer.step(grads, lr, names=rest)
+    return loss, y

@@ -41,7 +41,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from ..architecture import SEED
 from ..data import load_mnist
-from ..fast.step import Workspace, loss_and_grads_fast
+from ..fast.step import Workspace, fast_train_step
 from ..reference import network as net
 from ..tools.runtime import environment, peak_rss_mib
 from ..validate import checked, require_float_array, require_ndim, require_positive_int
@@ -272,8 +272,10 @@ def train_step(
     ``dL/dx`` of the first layer is skipped (``need_dx=False``): no parameter
     depends on it. The input is checked once, at the door of ``loss_and_grads``;
     the pooling is the equal hot-path form (``fast=True``). With a
-    ``workspace``, the same chain writes fc1's products into its buffers
-    (:func:`mnist_cnn.fast.step.loss_and_grads_fast`, the same numbers).
+    ``workspace``, the step runs on the hot path instead
+    (:func:`mnist_cnn.fast.step.fast_train_step`: the same sums on all cores,
+    tested equal to rounding); then ``optimizer`` must be a
+    :class:`mnist_cnn.fast.optim.BlockedSGDMomentum`.
 
     Parameters
     ----------
@@ -286,7 +288,7 @@ def train_step(
     lr : float
         ``eta_t``.
     workspace : mnist_cnn.fast.step.Workspace, optional
-        Buffers kept between steps (what :func:`train` passes).
+        Threads and buffers kept between steps (what :func:`train` passes).
 
     Returns
     -------
@@ -299,10 +301,10 @@ def train_step(
         loss, grads, inter = net.loss_and_grads(params, x, labels, SEED, need_dx=False,
                                                 fast=True)
         y = inter["y"]
+        optimizer.step(grads, lr)
     else:
-        loss, grads, y = loss_and_grads_fast(params, x, labels, workspace)
+        loss, y = fast_train_step(params, optimizer, x, labels, lr, workspace)
     correct = int(np.count_nonzero(y.argmax(axis=1) == labels))
-    optimizer.step(grads, lr)
     return float(loss), correct
 
 
@@ -503,7 +505,7 @@ def train(
                 sums.update(curve_loss=0.0, curve_correct=0.0, curve_seen=0.0)
                 if val is not None:
                     ev = evaluate(params, val[0][:curve_images], val[1][:curve_images],
-                                  config.eval_batch_size)
+                                  config.eval_batch_size, workspace)
                     point.update(val_loss=ev["loss"], val_acc=ev["accuracy"])
                 state.curve.append(point)
             if stop is not None and b < steps - 1 and stop():
@@ -519,7 +521,7 @@ def train(
         line = (f"epoch {epoch}/{epochs_run}: train loss {record['train_loss']:.4f} "
                 f"acc {100 * record['train_acc']:.2f}%")
         if val is not None:
-            ev = evaluate(params, *val, config.eval_batch_size)
+            ev = evaluate(params, *val, config.eval_batch_size, workspace)
             record.update(val_loss=ev["loss"], val_acc=ev["accuracy"])
             line += f", val loss {ev['loss']:.4f} acc {100 * ev['accuracy']:.2f}%"
         record["seconds"] = time.perf_counter() - epoch_start
@@ -531,7 +533,7 @@ def train(
         if stop is not None and epoch < epochs_run and stop():
             raise TrainingInterrupted(state)
 
-    test = evaluate(params, test_images, test_labels, config.eval_batch_size)
+    test = evaluate(params, test_images, test_labels, config.eval_batch_size, workspace)
     wall = time.perf_counter() - start_wall
     metrics: dict[str, Any] = {
         "config": dataclasses.asdict(config),

@@ -11,6 +11,8 @@ from collections.abc import Mapping
 import numpy as np
 
 from ..architecture import SEED, Architecture
+from ..fast.infer import predict_fast
+from ..fast.step import Workspace
 from ..reference import layers
 from ..reference import network as net
 from ..validate import require_labels, require_ndim, require_positive_int
@@ -19,7 +21,8 @@ __all__ = ["accuracy", "confusion_matrix", "evaluate", "predict"]
 
 
 def predict(params: Mapping[str, np.ndarray], images: np.ndarray,
-            batch_size: int = 1000, arch: Architecture = SEED) -> np.ndarray:
+            batch_size: int = 1000, arch: Architecture = SEED,
+            workspace: Workspace | None = None) -> np.ndarray:
     """Softmax outputs ``y`` for many images, in batches, Eqs. (3.3)-(1.12).
 
     Parameters
@@ -30,12 +33,18 @@ def predict(params: Mapping[str, np.ndarray], images: np.ndarray,
     batch_size : int
         Images per forward pass (bounds the memory of im2col).
     arch : Architecture, default SEED
+    workspace : mnist_cnn.fast.step.Workspace, optional
+        If given, the forward pass runs on its threads, ``workspace.batch`` images at
+        a time (:func:`mnist_cnn.fast.infer.predict_fast`, equal to rounding), and
+        ``batch_size`` and ``arch`` are the workspace's.
 
     Returns
     -------
     ndarray, shape [N, 10], dtype of ``images``
     """
     batch_size = require_positive_int("batch_size", batch_size)
+    if workspace is not None:
+        return predict_fast(params, images, workspace)
     out = np.empty((images.shape[0], arch.D_2), dtype=images.dtype)
     for start in range(0, images.shape[0], batch_size):
         batch = images[start : start + batch_size]
@@ -92,7 +101,8 @@ def confusion_matrix(labels: np.ndarray, predicted: np.ndarray, classes: int = 1
 
 
 def evaluate(params: Mapping[str, np.ndarray], images: np.ndarray, labels: np.ndarray,
-             batch_size: int = 1000) -> dict[str, float | int]:
+             batch_size: int = 1000, workspace: Workspace | None = None,
+             ) -> dict[str, float | int]:
     """Loss (Eq. (4.1)) and accuracy (Eq. (5.4)) of ``params`` on a whole split.
 
     Parameters
@@ -104,6 +114,8 @@ def evaluate(params: Mapping[str, np.ndarray], images: np.ndarray, labels: np.nd
         Classes ``0..D_2-1``.
     batch_size : int, default 1000
         Images per forward pass; bounds the memory of im2col, not the result.
+    workspace : mnist_cnn.fast.step.Workspace, optional
+        Run the forward passes on its threads (see :func:`predict`).
 
     Returns
     -------
@@ -112,7 +124,7 @@ def evaluate(params: Mapping[str, np.ndarray], images: np.ndarray, labels: np.nd
         ``images`` (counts).
     """
     require_labels(labels, len(images), SEED.D_2)
-    y = predict(params, images, batch_size)
+    y = predict(params, images, batch_size, workspace=workspace)
     loss = float(layers.cross_entropy.unchecked(y, labels))
     correct = int(np.count_nonzero(y.argmax(axis=1) == labels))
     return {"loss": loss, "accuracy": correct / len(labels), "correct": correct,
