@@ -13,6 +13,7 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from mnist_cnn import validate
+from mnist_cnn.fast.convpool import conv_pool_backward, conv_pool_forward
 from mnist_cnn.fast.pool import maxpool_backward_fast, maxpool_forward_fast
 from mnist_cnn.reference import im2col as I
 from mnist_cnn.reference import layers as L
@@ -59,6 +60,10 @@ def _cases(rng, n, c, h, pool, k):
         ("maxpool_forward_im2col", L.maxpool_forward_im2col, (z_conv, pool), ()),
         ("maxpool_backward", L.maxpool_backward, (d_pool, pool_cache), ()),
         ("maxpool_forward_fast", maxpool_forward_fast, (z_conv, pool), ()),
+        ("conv_pool_forward", conv_pool_forward, (x, w, b, 1, 0, pool),
+         ("documented: the cache keeps x",)),
+        ("conv_pool_backward", conv_pool_backward,
+         (f(n, h_c // pool * (h_c // pool), 2), conv_pool_forward(x, w, b, 1, 0, pool)[1]), ()),
         ("maxpool_backward_fast", maxpool_backward_fast,
          (d_pool, pool_cache.argmax, z_conv.shape, pool), ()),
         ("flatten_forward", L.flatten_forward, (z_pool,), ("documented: a view",)),
@@ -94,7 +99,7 @@ def _cases(rng, n, c, h, pool, k):
     ]
 
 
-LAYER_FUNCTIONS = 37  # the table above: every public layer function, loops and fast forms
+LAYER_FUNCTIONS = 39  # the table above: every public layer function, loops and fast forms
 
 
 @given(seed=st.integers(0, 2**16), n=st.integers(1, 2), c=st.integers(1, 2),
@@ -134,8 +139,28 @@ def test_the_global_pool_of_issue_11_leaves_its_input_alone():
 # --------------------------------------------------------------------------- NaN in max-pooling
 
 
+def _conv_pool_as_pool(z, d, pool):
+    """(z_pool, d_z) of the conv + pool product with a 1 x 1 filter of weight 1, bias 0.
+
+    Channel by channel, so that 0 x NaN of another channel cannot enter the sum;
+    ``d_z`` is ``d`` put where the routing says (``conv_pool_backward`` returns
+    only the filter's gradient, so the routing is what is compared).
+    """
+    n, c, h, w = z.shape
+    h_p, w_p = h // pool, w // pool
+    out, dz = np.empty((n, c, h_p, w_p)), np.zeros(z.shape)
+    one, zero = np.ones((1, 1, 1, 1)), np.zeros(1)
+    for ch in range(c):
+        pooled, cache = conv_pool_forward(z[:, ch : ch + 1], one, zero, 1, 0, pool)
+        out[:, ch] = pooled[..., 0].reshape(n, h_p, w_p)
+        i, j = np.divmod(cache.offset[..., 0].reshape(n, h_p, w_p).astype(int), pool)
+        nn, hh, ww = np.indices((n, h_p, w_p))
+        dz[nn, ch, pool * hh + i, pool * ww + j] = d[:, ch]
+    return out, dz
+
+
 def _pool_forms(z, pool=2):
-    """(z_pool, d_z) of the loops, reshape + max, im2col + max and the fast form."""
+    """(z_pool, d_z) of the loops, reshape + max, im2col + max, the fast form and conv + pool."""
     d = np.arange(1.0, 1 + np.prod(L.maxpool_forward(z, pool)[0].shape)).reshape(
         L.maxpool_forward(z, pool)[0].shape)
     ref, cache = L.maxpool_forward(z, pool)
@@ -146,6 +171,7 @@ def _pool_forms(z, pool=2):
         "reshape": (ref, L.maxpool_backward(d, cache)),
         "im2col": (col, L.maxpool_backward(d, col_cache)),
         "fast": (fast, maxpool_backward_fast(d, argmax, z.shape, pool)),
+        "conv + pool": _conv_pool_as_pool(z, d, pool),
     }
 
 

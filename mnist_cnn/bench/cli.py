@@ -32,6 +32,7 @@ from .conv import conv_forward_timings
 from .step import (
     format_layer_table,
     format_limits,
+    format_phases,
     format_throughput,
     layer_timings,
     throughput,
@@ -171,11 +172,15 @@ def _run_train(args: argparse.Namespace) -> str:
         rows, step_ms = layer_timings(args.batch, args.repeat, args.number, args.seed)
         parts.append(format_layer_table(
             rows, step_ms,
-            f"numpy training step by layer, ms per batch (best of {args.repeat} x {args.number}); "
+            f"the readable numpy step (mnist_cnn.reference, BLAS on {blas_threads() or '?'} "
+            f"threads) by layer, ms per batch (best of {args.repeat} x {args.number}); "
             "conv backward without dL/dx"))
     t = throughput(args.batch, args.repeat, args.number, args.seed, use_torch=not args.no_torch,
                    threads=args.threads, epoch_images=args.epoch_images,
                    epoch_rounds=args.epoch_rounds, limits=not args.no_limits)
+    parts.append(format_phases(
+        t, f"the hot path (mnist_cnn.fast: what train runs) by phase, ms per step, on {t.threads} "
+           "threads of its own with BLAS on one thread in each (best of the rounds)"))
     parts.append(format_throughput(
         t, f"throughput, images/s (best of {args.repeat} rounds x {args.number} calls; "
            f"epochs: best of {args.epoch_rounds}; separate processes, {t.threads} threads each)"))

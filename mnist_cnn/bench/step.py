@@ -41,10 +41,10 @@ from .timing import time_call
 from .worker import seed_batch as _seed_batch
 from .worker import torch_network
 
-#: Untimed calls at the start of each round of the step and of inference: after the pause
-#: before a round, the first calls run slower (idle threads wake up, caches refill), in
-#: both frameworks alike.
-WARMUP = 3
+#: Seconds of untimed calls at the start of each round of the step and of inference: after
+#: the pause before a round, the first ~50 ms of work run slower (idle cores and threads wake
+#: up, caches refill), in both frameworks alike.
+WARMUP = 0.2
 
 __all__ = [
     "LayerTiming",
@@ -52,6 +52,7 @@ __all__ = [
     "check_against_torch",
     "format_layer_table",
     "format_limits",
+    "format_phases",
     "format_throughput",
     "layer_timings",
     "throughput",
@@ -229,6 +230,9 @@ class Throughput:
         Bytes/s of a 64 MiB float32 copy in the numpy worker.
     torch_missing : str or None
         Why there are no PyTorch numbers (``"not installed"``, ``"skipped"``), or None.
+    phases : dict str -> float or None
+        Milliseconds per step of each parallel phase of numpy's hot path and of the
+        whole step (``"step"``), from the round with the fastest step; None if not measured.
     """
 
     batch: int
@@ -248,6 +252,7 @@ class Throughput:
     gemm_torch: float | None = None
     bandwidth: float | None = None
     torch_missing: str | None = None
+    phases: dict | None = None
 
 
 def check_against_torch(batch: int = 64, seed: int = 0) -> tuple[float, float]:
@@ -307,7 +312,7 @@ class _Worker:
                                f"(exit code {self.process.wait()})")
         return json.loads(line)
 
-    def ask(self, cmd: str, number: int = 1, warmup: int = 0):
+    def ask(self, cmd: str, number: int = 1, warmup: float = 0.0):
         self.process.stdin.write(json.dumps({"cmd": cmd, "number": number, "warmup": warmup})
                                  + "\n")
         self.process.stdin.flush()
@@ -358,7 +363,7 @@ def throughput(batch: int = 64, repeat: int = 5, number: int = 10, seed: int = 0
         Seconds of pause before each timed request, so that the threads of the
         worker that ran last have stopped spinning (OpenBLAS and OpenMP keep
         their threads busy-waiting for a moment after a call). Each round of
-        the step and of inference then starts with :data:`WARMUP` untimed calls.
+        the step and of inference then starts with :data:`WARMUP` seconds of untimed calls.
 
     Returns
     -------
@@ -381,7 +386,7 @@ def throughput(batch: int = 64, repeat: int = 5, number: int = 10, seed: int = 0
             workers.append(_Worker("torch", threads, batch, seed, epoch_images))
         best: dict[tuple[str, str], float] = {}
 
-        def timed(cmd: str, rounds: int, calls: int, warmup: int = 0) -> None:
+        def timed(cmd: str, rounds: int, calls: int, warmup: float = 0.0) -> None:
             for r in range(rounds):
                 for w in workers if r % 2 == 0 else workers[::-1]:
                     # A pause first: the other worker's BLAS/OpenMP threads spin for a while
@@ -393,6 +398,11 @@ def throughput(batch: int = 64, repeat: int = 5, number: int = 10, seed: int = 0
 
         timed("train", repeat, number, WARMUP)
         timed("infer", repeat, number, WARMUP)
+        phases = None
+        for _ in range(repeat):  # numpy's hot path by phase; the round with the fastest step
+            time.sleep(settle)
+            p = workers[0].ask("phases", number, WARMUP)
+            phases = p if phases is None or p["step"] < phases["step"] else phases
         if epoch_images:
             timed("epoch", epoch_rounds, 1)
         gemm = {w.framework: w.ask("gemm") for w in workers} if limits else {}
@@ -417,7 +427,37 @@ def throughput(batch: int = 64, repeat: int = 5, number: int = 10, seed: int = 0
         epoch_images=epoch_images, numpy_blas=numpy_blas, torch_version=torch_version,
         loss_error=loss_error, grad_error=grad_error, gemm_numpy=gemm.get("numpy"),
         gemm_torch=gemm.get("torch"), bandwidth=bandwidth, torch_missing=torch_missing,
+        phases=phases,
     )
+
+
+def format_phases(t: Throughput, title: str = "") -> str:
+    """Render numpy's hot path by parallel phase (:data:`mnist_cnn.fast.step.PHASES`).
+
+    Parameters
+    ----------
+    t : Throughput
+        With ``phases`` measured.
+    title : str, optional
+
+    Returns
+    -------
+    str
+        One row per phase, then "on the calling thread alone" (the rest of the step:
+        ReLU, fc2, softmax, the loss, the small tensors' update, the checks) and the step.
+    """
+    p = dict(t.phases)
+    step = p.pop("step")
+    rest = step - sum(p.values())
+    width = max(len(k) for k in [*p, "on the calling thread alone"])
+    lines = [title] if title else []
+    header = f"{'phase':<{width}}  {'ms':>7}  {'share':>6}"
+    lines += [header, "-" * len(header)]
+    for name, ms in [*p.items(), ("on the calling thread alone", rest)]:
+        lines.append(f"{name:<{width}}  {ms:7.3f}  {100 * ms / step:5.1f}%")
+    lines.append("-" * len(header))
+    lines.append(f"{'whole step':<{width}}  {step:7.3f}")
+    return "\n".join(lines)
 
 
 def format_throughput(t: Throughput, title: str = "") -> str:

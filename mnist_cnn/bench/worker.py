@@ -4,9 +4,11 @@ What this is: ``python -m mnist_cnn.bench.worker {numpy,torch} --threads T ...``
 builds the seed network, its optimiser and a batch, warms up, and then
 answers one JSON request per line on stdin with one JSON line on stdout:
 
-* ``{"cmd": "train", "number": n, "warmup": k}`` -> seconds per training step
-  (one round: ``k`` untimed steps first, then ``n`` timed);
-* ``{"cmd": "infer", "number": n, "warmup": k}`` -> seconds per inference batch (softmax included);
+* ``{"cmd": "train", "number": n, "warmup": s}`` -> seconds per training step
+  (one round: untimed steps for ``s`` seconds first, then ``n`` timed);
+* ``{"cmd": "infer", "number": n, "warmup": s}`` -> seconds per inference batch (softmax included);
+* ``{"cmd": "phases", "number": n, "warmup": s}`` -> numpy only: milliseconds per step in
+  each parallel phase of the hot path (:data:`mnist_cnn.fast.step.PHASES`) and in all;
 * ``{"cmd": "epoch"}`` -> seconds for one epoch of the first ``--epoch-images``
   training images: shuffling, batching, random shifts (Eq. (5.3)) and the steps;
 * ``{"cmd": "gemm"}`` -> this framework's float32 matrix-product rate (FLOP/s);
@@ -78,6 +80,14 @@ def torch_network(params: dict[str, np.ndarray]):
     return model
 
 
+def _warm_up(fn: Callable[[], object], seconds: float) -> None:
+    """Call ``fn`` untimed for ``seconds``: after a pause, the first ~50 ms of work run
+    slower on these machines (idle cores and threads wake up, caches refill)."""
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        fn()
+
+
 def seed_batch(batch: int, seed: int):
     """Seeded random images in [0, 1), labels and He-initialised float32 parameters."""
     rng = np.random.default_rng(seed)
@@ -110,9 +120,19 @@ def _numpy_calls(args) -> dict[str, Callable[[], object]]:
     opt = BlockedSGDMomentum(params, MOMENTUM, WEIGHT_DECAY)
     ws = Workspace(args.batch, np.float32, threads=args.threads)
     infer_params = {k: v.copy() for k, v in params.items()}
+    def phases(number: int, warmup: float) -> dict[str, float]:
+        _warm_up(lambda: train_step(params, opt, x, labels, LR, ws), warmup)
+        ws.phase_seconds.clear()
+        start = time.perf_counter()
+        for _ in range(number):
+            train_step(params, opt, x, labels, LR, ws)
+        ms = {k: 1e3 * v / number for k, v in ws.phase_seconds.items()}
+        return dict(ms, step=1e3 * (time.perf_counter() - start) / number)
+
     calls = {
         "train": lambda: train_step(params, opt, x, labels, LR, ws),
         "infer": lambda: predict_fast(infer_params, x, ws),
+        "phases": phases,
         "gemm": lambda: gemm_rate(),
         "copy": lambda: copy_bandwidth(),
         "info": lambda: dict(blas_description().__dict__, version=np.__version__),
@@ -194,15 +214,16 @@ def main(argv: list[str] | None = None) -> int:
     for line in sys.stdin:
         request = json.loads(line)
         cmd, number = request["cmd"], int(request.get("number", 1))
-        warmup = int(request.get("warmup", 0))
+        warmup = float(request.get("warmup", 0))
         fn = calls.get(cmd)
         if fn is None:
             reply = {"error": f"{args.framework} worker cannot {cmd!r}"}
         elif cmd in ("gemm", "copy", "info"):
             reply = {"value": fn()}
+        elif cmd == "phases":
+            reply = {"value": fn(number, warmup)}
         else:
-            for _ in range(warmup):  # after the pause: caches and idle threads wake up first
-                fn()
+            _warm_up(fn, warmup)
             start = time.perf_counter()
             for _ in range(number):
                 fn()

@@ -51,7 +51,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 __all__ = ["CHUNK", "ConvPoolCache", "conv_pool_backward", "conv_pool_forward",
-           "window_columns"]
+           "scratch_size", "window_columns"]
 
 #: Images per product: 32 (each of two threads' share of a batch of 64) makes the seed's X and Z
 #: 1.9 + 1.5 MB, which stay in the 32 MiB L3 cache; the backward pass then reuses X.
@@ -90,13 +90,20 @@ class ConvPoolCache:
 
 
 def window_columns(x: np.ndarray, K: int, stride: int, padding: int, pool: int,
-                   out: np.ndarray | None = None) -> np.ndarray:
+                   out: np.ndarray | None = None, grid: np.ndarray | None = None) -> np.ndarray:
     """im2col, Eq. (3.1), with the columns ordered ``(i, j, n, h_p, w_p)`` and a row of ones.
 
     Row ``r = (c, k_h, k_w)`` (C order) and column ``(i, j, n, h_p, w_p)`` hold
     ``x_pad[n, c, S h + k_h, S w + k_w]`` with ``h = K_p h_p + i`` and
     ``w = K_p w_p + j``: the reference's ``X_col[n][r, h*W_c + w]``. The last
     row is all ones (the bias).
+
+    Built in two copies. Pixel ``(S h + k_h)`` is ``S K_p h_p + u`` with
+    ``u = S i + k_h`` in ``0 .. U-1``, ``U = S (K_p - 1) + K``: first ``G[u, v, n,
+    c, h_p, w_p] = x_pad[n, c, S K_p h_p + u, S K_p w_p + v]`` gathers the ``U x U``
+    offsets from each window's corner (a strided copy, ``(U/K)^2`` times smaller
+    than ``X``); then slab ``(i, j)`` of ``X`` is ``G[S i + k_h, S j + k_w]``, whose
+    last three axes are contiguous in both arrays: one long copy per slab.
 
     Parameters
     ----------
@@ -105,9 +112,9 @@ def window_columns(x: np.ndarray, K: int, stride: int, padding: int, pool: int,
         The convolution's ``K``, ``S``, ``P``.
     pool : int
         ``K_p = S_p``.
-    out : numpy.ndarray, optional
-        A buffer with room for the result, of ``x``'s dtype; its first
-        ``rows * columns`` numbers are used.
+    out, grid : numpy.ndarray, optional
+        Buffers with room for ``X`` and ``G``, of ``x``'s dtype (their first
+        numbers are used).
 
     Returns
     -------
@@ -115,20 +122,26 @@ def window_columns(x: np.ndarray, K: int, stride: int, padding: int, pool: int,
         ``H_p = floor(H_c / K_p)`` with ``H_c`` from Eq. (1.4); likewise ``W_p``.
     """
     n, c_in = x.shape[:2]
+    h_p, w_p = _pooled_size(x.shape, K, stride, padding, pool)
     if padding:
         x = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
-    # [N, C_in, H_c, W_c, K, K]: every window of x, a view (no copy yet).
-    windows = sliding_window_view(x, (K, K), axis=(2, 3))[:, :, ::stride, ::stride]
-    h_p, w_p = windows.shape[2] // pool, windows.shape[3] // pool
-    # Split h into (h_p, i) and w into (w_p, j): still a view.
-    split = windows[:, :, : h_p * pool, : w_p * pool].reshape(
-        n, c_in, h_p, pool, w_p, pool, K, K)
+    span = stride * (pool - 1) + K  # U
+    step = stride * pool
+    # [N, C_in, H_p, W_p, U, U]: the U x U patch at every window's corner, a view.
+    corners = sliding_window_view(x, (span, span), axis=(2, 3))[:, :, ::step, ::step]
+    corners = corners[:, :, :h_p, :w_p]
+    size = span * span * n * c_in * h_p * w_p
+    G = (np.empty(size, dtype=x.dtype) if grid is None
+         else grid.reshape(-1)[:size]).reshape(span, span, n, c_in, h_p, w_p)
+    np.copyto(G, corners.transpose(4, 5, 0, 1, 2, 3))
     rows, cols = c_in * K * K + 1, pool * pool * n * h_p * w_p
     X = (np.empty(rows * cols, dtype=x.dtype) if out is None
          else out.reshape(-1)[: rows * cols]).reshape(rows, cols)
-    # The one copy: to (c, k_h, k_w, i, j, n, h_p, w_p).
-    np.copyto(X[:-1].reshape(c_in, K, K, pool, pool, n, h_p, w_p),
-              split.transpose(1, 6, 7, 3, 5, 0, 2, 4))
+    slabs = X[:-1].reshape(c_in, K, K, pool, pool, n, h_p, w_p)
+    for i in range(pool):
+        for j in range(pool):
+            window = G[stride * i : stride * i + K, stride * j : stride * j + K]
+            np.copyto(slabs[:, :, :, i, j], window.transpose(3, 0, 1, 2, 4, 5))
     X[-1] = 1
     return X
 
@@ -164,8 +177,8 @@ def conv_pool_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray, stride: int, 
     chunk : int, default CHUNK
         Images per product.
     scratch : numpy.ndarray, optional
-        A 1-D buffer of ``x``'s dtype for one chunk's ``X`` and ``Z^T``, kept between
-        steps; at least ``(C_in*K*K + 1 + C_out) * K_p*K_p * chunk * H_p*W_p`` numbers.
+        A 1-D buffer of ``x``'s dtype for one chunk's ``X``, ``Z^T`` and corner grid,
+        kept between steps, of at least :func:`scratch_size` numbers.
     route : bool, default True
         If False (inference), only the maximum is taken: no routing, no cache.
 
@@ -184,11 +197,12 @@ def conv_pool_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray, stride: int, 
     pooled = np.empty((n, h_p * w_p, c_out), dtype=x.dtype)
     offset = np.empty((n, h_p * w_p, c_out), dtype=np.uint8)
     greater = np.empty((min(chunk, n) * h_p * w_p, c_out), dtype=bool)
+    X = None  # stays None for N = 0 (a thread's empty share of a tiny batch)
     for start in range(0, n, chunk):
         xs = x[start : start + chunk]
-        columns, products = _chunk_buffers(xs, w_aug_t.shape[0], c_out, h_p * w_p, pool,
-                                           scratch)
-        X = window_columns(xs, K, stride, padding, pool, out=columns)
+        columns, products, grid = _chunk_buffers(xs, K, stride, c_out, h_p * w_p, pool,
+                                                 scratch)
+        X = window_columns(xs, K, stride, padding, pool, columns, grid)
         Zt = np.matmul(X.T, w_aug_t, out=products).reshape(pool * pool, -1, c_out)  # (3.3)
         best = pooled[start : start + chunk].reshape(-1, c_out)
         where = offset[start : start + chunk].reshape(-1, c_out)
@@ -210,18 +224,40 @@ def conv_pool_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray, stride: int, 
     if not route:
         return pooled, None
     cache = ConvPoolCache(x, tuple(w.shape), stride, padding, pool, offset, chunk,
-                          X if n <= chunk else None)
+                          X if 0 < n <= chunk else None)
     return pooled, cache
 
 
-def _chunk_buffers(xs, rows, c_out, windows, pool, scratch):
-    """One chunk's ``X`` [rows, K_p^2 n H_p W_p] and ``Z^T`` buffers, from ``scratch`` if given."""
-    positions = pool * pool * xs.shape[0] * windows
-    size = (rows + c_out) * positions
+def scratch_size(c_in: int, c_out: int, K: int, stride: int, pool: int, images: int,
+                 windows: int) -> int:
+    """Numbers of one chunk's scratch: ``X``, ``Z^T`` and the corner grid of :func:`window_columns`.
+
+    Parameters
+    ----------
+    c_in, c_out, K, stride, pool : int
+    images : int
+        Images per chunk.
+    windows : int
+        ``H_p * W_p``.
+
+    Returns
+    -------
+    int
+    """
+    span = stride * (pool - 1) + K
+    positions = pool * pool * images * windows
+    return (c_in * K * K + 1 + c_out) * positions + span * span * images * c_in * windows
+
+
+def _chunk_buffers(xs, K, stride, c_out, windows, pool, scratch):
+    """One chunk's ``X``, ``Z^T`` [positions, C_out] and grid buffers, from ``scratch`` if given."""
+    n, c_in = xs.shape[:2]
+    rows, positions = c_in * K * K + 1, pool * pool * n * windows
     if scratch is None:
-        scratch = np.empty(size, dtype=xs.dtype)
+        scratch = np.empty(scratch_size(c_in, c_out, K, stride, pool, n, windows), xs.dtype)
+    end = (rows + c_out) * positions
     return (scratch[: rows * positions],
-            scratch[rows * positions : size].reshape(positions, c_out))
+            scratch[rows * positions : end].reshape(positions, c_out), scratch[end:])
 
 
 def conv_pool_backward(delta_pool: np.ndarray, cache: ConvPoolCache,
@@ -255,11 +291,11 @@ def conv_pool_backward(delta_pool: np.ndarray, cache: ConvPoolCache,
     dw_aug_t = np.zeros((c_in * K * K + 1, c_out), dtype=x.dtype)
     for start in range(0, x.shape[0], chunk):
         xs = x[start : start + chunk]
-        columns, products = _chunk_buffers(xs, dw_aug_t.shape[0], c_out, windows, pool,
-                                           scratch)
+        columns, products, grid = _chunk_buffers(xs, K, cache.stride, c_out, windows, pool,
+                                                 scratch)
         X = cache.columns
         if X is None:
-            X = window_columns(xs, K, cache.stride, cache.padding, pool, out=columns)
+            X = window_columns(xs, K, cache.stride, cache.padding, pool, columns, grid)
         delta = np.ascontiguousarray(delta_pool[start : start + chunk])
         where = offset[start : start + chunk]
         dZt = products.reshape(pool * pool, *delta.shape)
