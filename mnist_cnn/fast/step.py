@@ -39,10 +39,11 @@ bare body, and the input is checked once at the door, as in the reference.
 from __future__ import annotations
 
 import os
+import queue
+import threading
 import time
 import weakref
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -67,6 +68,33 @@ def _shares(size: int, parts: int) -> list[slice]:
     """``range(size)`` cut into ``parts`` contiguous slices as equal as can be."""
     edges = np.linspace(0, size, parts + 1).round().astype(int)
     return [slice(int(a), int(b)) for a, b in zip(edges[:-1], edges[1:], strict=True)]
+
+
+class _Helper:
+    """One helper thread that runs the tasks put in its queue, answering in another queue.
+
+    Two C-implemented ``queue.SimpleQueue`` s hand a task over in about 25 us, a
+    third of what ``concurrent.futures.ThreadPoolExecutor`` takes; the step hands
+    over four tasks per thread.
+    """
+
+    def __init__(self, index: int) -> None:
+        self.tasks: queue.SimpleQueue = queue.SimpleQueue()
+        self.results: queue.SimpleQueue = queue.SimpleQueue()
+        threading.Thread(target=self._serve, args=(index,), daemon=True,
+                         name=f"mnist-cnn-step-{index}").start()
+
+    def _serve(self, index: int) -> None:
+        while (task := self.tasks.get()) is not None:
+            try:
+                self.results.put((True, task(index)))
+            except BaseException as exc:  # noqa: BLE001  (re-raised on the caller's thread)
+                self.results.put((False, exc))
+
+
+def _stop(helpers: list[_Helper]) -> None:
+    for helper in helpers:
+        helper.tasks.put(None)
 
 
 class Workspace:
@@ -134,9 +162,8 @@ class Workspace:
         self.conv_scratch = [np.empty(size, dtype=self.dtype) for _ in range(t)]
         self.update_scratch = [np.empty(BLOCK, dtype=self.dtype) for _ in range(t)]
         self.phase_seconds: dict[str, float] = {}
-        self._pool = ThreadPoolExecutor(t - 1, "mnist-cnn-step") if t > 1 else None
-        if self._pool is not None:  # the helper threads end with the workspace
-            weakref.finalize(self, self._pool.shutdown, wait=False)
+        self._helpers = [_Helper(i) for i in range(1, t)]
+        weakref.finalize(self, _stop, self._helpers)  # the helper threads end with the workspace
         from threadpoolctl import ThreadpoolController
 
         self._blas = ThreadpoolController().select(user_api="blas")
@@ -155,12 +182,17 @@ class Workspace:
         The wall time is added to ``phase_seconds[phase]``.
         """
         start = time.perf_counter()
-        if self._pool is None:
-            results = [task(0)]
-        else:
-            futures = [self._pool.submit(task, t) for t in range(1, self.threads)]
+        for helper in self._helpers:
+            helper.tasks.put(task)
+        try:
             first = task(0)
-            results = [first] + [f.result() for f in futures]
+        finally:  # collect every helper's answer, even if task 0 failed: the queues stay in step
+            rest = [helper.results.get() for helper in self._helpers]
+        results = [first]
+        for ok, value in rest:
+            if not ok:
+                raise value
+            results.append(value)
         self.phase_seconds[phase] = (self.phase_seconds.get(phase, 0.0)
                                      + time.perf_counter() - start)
         return results
