@@ -29,7 +29,10 @@ def test_train_subcommand_without_torch(capsys):
                  "sum of the layers", "whole step, measured", "training step", "inference",
                  "numpy img/s", "epoch of 24", "kernel", "OpenBLAS override:",
                  "a process of its own", "fc1 backward     5.760 M", "total            9.822 M",
-                 "hardware limit:", "share of the limit: numpy", "memory bandwidth"):
+                 "hardware limit:", "share of the limit: numpy", "memory bandwidth",
+                 "the hot path (mnist_cnn.fast: what train runs) by phase",
+                 "conv + pool forward, by images", "fc1 backward + update, by rows",
+                 "on the calling thread alone"):
         assert text in out, text
     assert "numpy/torch" in out and "PyTorch is not installed" not in out  # skipped on request
 
@@ -64,8 +67,14 @@ def test_layer_timings_cover_every_layer():
 
 
 def test_throughput_without_torch_has_no_torch_numbers():
+    from mnist_cnn.fast.step import PHASES
+
     t = bench.throughput(batch=4, repeat=1, number=1, use_torch=False)
     assert t.numpy_train > 0 and t.numpy_infer > 0
+    assert list(t.phases) == [*PHASES, "step"] and t.phases["step"] >= sum(
+        t.phases[p] for p in PHASES)
+    table = bench.format_phases(t)
+    assert table.count("\n") == len(PHASES) + 4 and "whole step" in table
     assert t.torch_train is None and t.torch_version is None
     assert "PyTorch comparison skipped" in bench.format_throughput(t)
 

@@ -2,8 +2,8 @@
 
 * :mod:`.timing` -- best-of-N wall time and a table;
 * :mod:`.conv` -- the convolution in the book's four forms;
-* :mod:`.step` -- the training step by layer, and against PyTorch (each in a
-  :mod:`.worker` process of its own);
+* :mod:`.step` -- the training step by layer (readable) and by phase (hot path), and
+  against PyTorch (each in a :mod:`.worker` process of its own);
 * :mod:`.limits` -- FLOPs per image, GEMM rate, bandwidth: the hardware limit;
 * :mod:`.cli` -- the command line.
 """
@@ -15,6 +15,7 @@ from .step import (
     check_against_torch,
     format_layer_table,
     format_limits,
+    format_phases,
     format_throughput,
     layer_timings,
     throughput,
@@ -30,6 +31,7 @@ __all__ = [
     "check_against_torch",
     "format_layer_table",
     "format_limits",
+    "format_phases",
     "format_table",
     "format_throughput",
     "layer_timings",

@@ -1,13 +1,16 @@
 """``python -m mnist_cnn.bench train``: the training step, layer by layer, and against PyTorch.
 
-What this is: the training step, inference and a whole epoch of the network
-in images per second, a per-layer breakdown of the step (forward and
-backward), and, if PyTorch is installed, the same network, step and optimiser
-in PyTorch on the CPU with the same number of threads. The two are checked to
-compute the same loss and gradients before they are timed; then each runs in
-a worker process of its own (:mod:`.worker`), rounds alternating between
-them. Beside them, the hardware limit (:mod:`.limits`): the FLOPs of one
-image, the measured GEMM rate and bandwidth, and each step's share of it.
+What this is: the training step (the hot path of :mod:`mnist_cnn.fast` that
+``train`` runs), inference and a whole epoch of the network in images per
+second; the readable step (:mod:`mnist_cnn.reference`) layer by layer and
+the hot path phase by phase; and, if PyTorch is installed, the same network,
+step and optimiser in PyTorch on the CPU with the same number of threads.
+The two are checked to compute the same loss and gradients before they are
+timed; then each runs in a worker process of its own (:mod:`.worker`),
+rounds alternating between them, each round after a pause and
+:data:`WARMUP` seconds of untimed calls. Beside them, the hardware limit
+(:mod:`.limits`): the FLOPs of one image, the measured GEMM rate and
+bandwidth, and each step's share of it.
 
 Why separate processes: timed in one process, numpy and PyTorch slow each
 other down. After numpy's BLAS calls, OpenBLAS's worker threads keep spinning
@@ -86,11 +89,13 @@ class LayerTiming:
 
 def layer_timings(batch: int = 64, repeat: int = 5, number: int = 10,
                   seed: int = 0) -> tuple[list[LayerTiming], float]:
-    """Time every layer of the numpy training step on its own, and the whole step.
+    """Time every layer of the readable numpy training step on its own, and the whole step.
 
     Each function is called with the inputs and caches of one real forward
     pass of the seed network (float32, He weights, random images), so it does
-    exactly the work it does inside :func:`mnist_cnn.train.loop.train_step`.
+    exactly the work it does inside :func:`mnist_cnn.train.loop.train_step`
+    without a workspace (the readable step; ``train`` runs the hot path, timed
+    phase by phase by :func:`throughput`).
 
     Parameters
     ----------
@@ -208,8 +213,8 @@ class Throughput:
     threads : int
         BLAS threads of numpy, and ``torch.set_num_threads`` of PyTorch.
     numpy_train, numpy_infer : float
-        Images/s of :func:`mnist_cnn.train.loop.train_step` and of
-        :func:`mnist_cnn.reference.network.forward` (softmax included).
+        Images/s of :func:`mnist_cnn.train.loop.train_step` with a workspace (the
+        hot path) and of :func:`mnist_cnn.fast.infer.predict_fast` (softmax included).
     numpy_epoch : float or None
         Images/s over an epoch of ``epoch_images`` real training images,
         shuffling, batching and shifts included; None if not measured.

@@ -168,6 +168,15 @@ def _grid(count: int, ncols: int, cell: float = 1.2, title: str | None = None,
     return fig, axes.flat
 
 
+def _digit_stack(images, count: str) -> np.ndarray:
+    """``images`` as [count, H, W]: a channel axis of 1 is dropped, anything else refused."""
+    images = np.asarray(images)
+    if images.ndim == 4:
+        images = images[:, 0]
+    require_ndim("images", images, (count, "H", "W"))
+    return images
+
+
 def show_digits(
     images: np.ndarray,
     labels: Sequence[int] | np.ndarray | None = None,
@@ -190,10 +199,7 @@ def show_digits(
     -------
     matplotlib.figure.Figure
     """
-    images = np.asarray(images)
-    if images.ndim == 4:
-        images = images[:, 0]
-    require_ndim("images", images, ("N", "H", "W"))
+    images = _digit_stack(images, "N")
     cell = 1.0 if len(images) > 1 else 2.4  # one digit alone is drawn larger
     fig, axes = _grid(len(images), ncols, cell=cell if labels is None else cell + 0.15,
                       title=title)
@@ -547,10 +553,7 @@ def show_mistakes(images: np.ndarray, labels: np.ndarray, predicted: np.ndarray,
     -------
     matplotlib.figure.Figure
     """
-    images = np.asarray(images)
-    if images.ndim == 4:
-        images = images[:, 0]
-    require_ndim("images", images, ("M", "H", "W"))
+    images = _digit_stack(images, "M")
     fig, axes = _grid(len(images), ncols, cell=1.5, title=title)
     for k, ax in zip(range(len(images)), axes, strict=False):
         ax.imshow(images[k], cmap="gray_r", vmin=0, vmax=1)

@@ -123,8 +123,9 @@ def _parser(explicit_only: bool = False) -> argparse.ArgumentParser:
     t.add_argument("--eval-batch-size", type=int, metavar="N",
                    default=defaults.eval_batch_size, help="images per forward pass when evaluating")
     t.add_argument("--threads", type=int, default=None, metavar="N",
-                   help="BLAS threads (default: the library's own choice, usually one per "
-                        "core; 1 can be faster on a busy machine)")
+                   help="threads of the training step, and of BLAS outside it (default: "
+                        "BLAS's own choice, usually one per core; 1 can be faster on a busy "
+                        "machine)")
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
     t.add_argument("--resume", action="store_true",
                    help="continue the run in --out from its checkpoint.npz (options not given "

@@ -7,8 +7,9 @@ equal hot-path form, :mod:`mnist_cnn.fast.pool`) followed by the momentum update
 of :class:`mnist_cnn.train.optim.SGDMomentum`, Eq. (5.1), with the learning
 rate of Eq. (5.2) and random shifts of the training images, Eq. (5.3). Around
 it: seeded shuffling and evaluation (Eq. (5.4), :mod:`.metrics`). :func:`train`
-runs the same step on the hot path of :mod:`mnist_cnn.fast` (fc1's products in
-kept buffers, the update in cache-sized blocks), tested equal to these forms.
+runs the same step on the hot path of :mod:`mnist_cnn.fast` (threads of its own,
+conv and pooling as one product, buffers kept between steps), tested equal to
+these forms to rounding, and evaluates on the same threads.
 
 What this is not: a second implementation of the network (there is none), the
 files a run writes (:mod:`.artifacts`) or the command line (:mod:`.cli`). The
@@ -17,11 +18,12 @@ hyper-parameters are checked once, in :class:`TrainConfig`; the loop trusts them
 Reproducibility: one seed fixes everything random (the initial weights, the
 order of the images in every epoch and every shift), through three independent
 streams spawned from ``numpy.random.SeedSequence(seed)``. The arithmetic is
-deterministic for a given machine, numpy/OpenBLAS build and number of BLAS
-threads (OpenBLAS splits a matrix product across threads in a fixed way, and
-no reduction here depends on timing), so the same command gives the same
-weights bit for bit there. Another BLAS, another CPU or another thread count
-may round differently and end a few hundredths of a percent elsewhere.
+deterministic for a given machine, numpy/OpenBLAS build and number of
+threads (``--threads``: the step cuts its work into the same shares every time,
+adds their partial sums in a fixed order, and no reduction depends on timing),
+so the same command gives the same weights bit for bit there. Another BLAS,
+another CPU or another thread count may round differently and end a few
+hundredths of a percent elsewhere.
 
 The command line is :mod:`.cli`: ``python -m mnist_cnn.train --help``.
 """
@@ -409,8 +411,8 @@ def train(
 
     from ..fast.optim import BlockedSGDMomentum  # here: mnist_cnn.fast.optim imports .optim
 
-    # The hot path: the update in cache-sized blocks and fc1 in kept buffers (mnist_cnn.fast),
-    # bit for bit the readable SGDMomentum and loss_and_grads.
+    # The hot path (mnist_cnn.fast): the step on threads of its own, equal to the readable
+    # loss_and_grads and SGDMomentum to rounding.
     if resume is None:
         params = net.init_params(rng_init, np.float32)
         optimizer = BlockedSGDMomentum(params, config.momentum, config.weight_decay)
