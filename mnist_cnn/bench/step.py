@@ -21,6 +21,7 @@ What this is not: a claim about any machine but the one it runs on.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -38,11 +39,10 @@ from ..reference import network as net
 from ..tools.runtime import blas_threads
 from ..train.loop import train_step
 from ..train.optim import SGDMomentum
-from ..verify.gradcheck import relative_error
 from .limits import flops_per_image, inference_flops_per_image, parameter_count, update_bytes
 from .timing import time_call
 from .worker import seed_batch as _seed_batch
-from .worker import torch_network
+from .worker import torch_errors, torch_network
 
 #: Seconds of untimed calls at the start of each round of the step and of inference: after
 #: the pause before a round, the first ~50 ms of work run slower (idle cores and threads wake
@@ -263,7 +263,10 @@ class Throughput:
 def check_against_torch(batch: int = 64, seed: int = 0) -> tuple[float, float]:
     """PyTorch's loss and gradients against :func:`mnist_cnn.reference.network.loss_and_grads`.
 
-    Same He-initialised float32 weights and batch as the workers time.
+    Same He-initialised float32 weights and batch as the workers time. Runs in
+    this process (it imports PyTorch); :func:`throughput` asks its PyTorch
+    worker for the same numbers (:func:`mnist_cnn.bench.worker.torch_errors`)
+    and asserts them the same way, so that PyTorch stays out of the caller.
 
     Returns
     -------
@@ -273,24 +276,20 @@ def check_against_torch(batch: int = 64, seed: int = 0) -> tuple[float, float]:
     Raises
     ------
     AssertionError
-        If they differ by more than 1e-5 (loss) or 1e-4 (gradients).
+        If they differ by more than :data:`LOSS_TOLERANCE` (loss) or
+        :data:`GRAD_TOLERANCE` (gradients).
     ImportError
         Without PyTorch.
     """
-    import torch
-    import torch.nn.functional as F
+    return _assert_agreement(*torch_errors(batch, seed))
 
-    x, labels, params = _seed_batch(batch, seed)
-    model = torch_network(params)
-    loss_t = F.cross_entropy(model(torch.from_numpy(x)), torch.from_numpy(labels))
-    loss_t.backward()
-    loss_n, grads, _ = net.loss_and_grads(params, x, labels, need_dx=False, fast=True)
-    loss_error = abs(loss_t.item() - float(loss_n)) / abs(float(loss_n))
-    torch_grads = {"dw_conv": model[0].weight.grad, "db_conv": model[0].bias.grad,
-                   "dw_fc1": model[3].weight.grad, "db_fc1": model[3].bias.grad,
-                   "dw_fc2": model[5].weight.grad, "db_fc2": model[5].bias.grad}
-    grad_error = max(relative_error(grads[k], torch_grads[k].numpy()) for k in torch_grads)
-    assert loss_error < 1e-5 and grad_error < 1e-4, (
+
+#: Largest relative errors between numpy's and PyTorch's loss and gradients (float32).
+LOSS_TOLERANCE, GRAD_TOLERANCE = 1e-5, 1e-4
+
+
+def _assert_agreement(loss_error: float, grad_error: float) -> tuple[float, float]:
+    assert loss_error < LOSS_TOLERANCE and grad_error < GRAD_TOLERANCE, (
         f"numpy and PyTorch disagree: loss {loss_error:.1e}, gradients {grad_error:.1e}")
     return loss_error, grad_error
 
@@ -377,18 +376,13 @@ def throughput(batch: int = 64, repeat: int = 5, number: int = 10, seed: int = 0
     threads = threads or blas_threads() or 1
     torch_missing: str | None = "skipped"
     loss_error = grad_error = None
-    if use_torch:
-        try:
-            import torch  # noqa: F401  (only to know whether it is there)
-            torch_missing = None
-        except ImportError:
-            torch_missing = "not installed"
-    if torch_missing is None:
-        loss_error, grad_error = check_against_torch(batch, seed)
+    if use_torch:  # only whether it is there: PyTorch is imported by its worker alone
+        torch_missing = None if importlib.util.find_spec("torch") else "not installed"
     workers = [_Worker("numpy", threads, batch, seed, epoch_images)]
     try:
         if torch_missing is None:
             workers.append(_Worker("torch", threads, batch, seed, epoch_images))
+            loss_error, grad_error = _assert_agreement(*workers[1].ask("check"))
         best: dict[tuple[str, str], float] = {}
 
         def timed(cmd: str, rounds: int, calls: int, warmup: float = 0.0) -> None:

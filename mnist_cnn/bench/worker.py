@@ -13,7 +13,8 @@ answers one JSON request per line on stdin with one JSON line on stdout:
   training images: shuffling, batching, random shifts (Eq. (5.3)) and the steps;
 * ``{"cmd": "gemm"}`` -> this framework's float32 matrix-product rate (FLOP/s);
 * ``{"cmd": "copy"}`` -> memory bandwidth (bytes/s, numpy only);
-* ``{"cmd": "info"}`` -> the library, its kernel, its threads and the OpenBLAS override.
+* ``{"cmd": "info"}`` -> the library, its kernel, its threads and the OpenBLAS override;
+* ``{"cmd": "check"}`` -> PyTorch only: :func:`torch_errors` on a fresh copy of the network.
 
 Why a process of its own: after numpy's BLAS calls, OpenBLAS's worker
 threads keep spinning for a while, waiting for the next call; in a shared
@@ -86,6 +87,38 @@ def _warm_up(fn: Callable[[], object], seconds: float) -> None:
     end = time.perf_counter() + seconds
     while time.perf_counter() < end:
         fn()
+
+
+def torch_errors(batch: int, seed: int) -> tuple[float, float]:
+    """PyTorch's loss and gradients against :func:`mnist_cnn.reference.network.loss_and_grads`.
+
+    On a fresh network with the seeded He weights and batch that the workers time.
+
+    Parameters
+    ----------
+    batch, seed : int
+
+    Returns
+    -------
+    loss_error, grad_error : float
+        Relative error of the loss, and the largest over the six gradients.
+    """
+    import torch
+    import torch.nn.functional as F
+
+    from ..verify.gradcheck import relative_error
+
+    x, labels, params = seed_batch(batch, seed)
+    model = torch_network(params)
+    loss_t = F.cross_entropy(model(torch.from_numpy(x)), torch.from_numpy(labels))
+    loss_t.backward()
+    loss_n, grads, _ = net.loss_and_grads(params, x, labels, need_dx=False, fast=True)
+    loss_error = abs(loss_t.item() - float(loss_n)) / abs(float(loss_n))
+    torch_grads = {"dw_conv": model[0].weight.grad, "db_conv": model[0].bias.grad,
+                   "dw_fc1": model[3].weight.grad, "db_fc1": model[3].bias.grad,
+                   "dw_fc2": model[5].weight.grad, "db_fc2": model[5].bias.grad}
+    grad_error = max(relative_error(grads[k], torch_grads[k].numpy()) for k in torch_grads)
+    return float(loss_error), float(grad_error)
 
 
 def seed_batch(batch: int, seed: int):
@@ -180,6 +213,7 @@ def _torch_calls(args) -> dict[str, Callable[[], object]]:
         "gemm": lambda: gemm_rate(matmul=matmul),
         "info": lambda: {"library": f"torch {torch.__version__}",
                          "threads": torch.get_num_threads(), "version": torch.__version__},
+        "check": lambda: torch_errors(args.batch, args.seed),
     }
     if args.epoch_images:
         from ..data import load_mnist
@@ -218,7 +252,7 @@ def main(argv: list[str] | None = None) -> int:
         fn = calls.get(cmd)
         if fn is None:
             reply = {"error": f"{args.framework} worker cannot {cmd!r}"}
-        elif cmd in ("gemm", "copy", "info"):
+        elif cmd in ("gemm", "copy", "info", "check"):
             reply = {"value": fn()}
         elif cmd == "phases":
             reply = {"value": fn(number, warmup)}

@@ -270,9 +270,13 @@ def _step(params, x, labels, ws: Workspace, update: Callable | None):
 
     def images(t: int):
         b = ws.images(n)[t]
-        np.copyto(delta_flat[b], ws.delta_shares[0][b])  # the shares of Eq. (4.9), in order
-        for share in ws.delta_shares[1:]:
-            delta_flat[b] += share[b]
+        shares = [share[b] for share in ws.delta_shares]  # Eq. (4.9)'s shares, in order
+        if len(shares) == 1:
+            np.copyto(delta_flat[b], shares[0])
+        else:
+            np.add(shares[0], shares[1], out=delta_flat[b])
+        for share in shares[2:]:
+            delta_flat[b] += share
         delta_pool = delta_flat[b].reshape(-1, arch.C_out, arch.H_p * arch.W_p)  # (4.10)
         return conv_pool_backward(delta_pool.transpose(0, 2, 1), conv_caches[t],
                                   ws.conv_scratch[t])                          # (4.11)-(4.13)
