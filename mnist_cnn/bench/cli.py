@@ -180,7 +180,7 @@ def _run_train(args: argparse.Namespace) -> str:
                    epoch_rounds=args.epoch_rounds, limits=not args.no_limits)
     parts.append(format_phases(
         t, f"the hot path (mnist_cnn.fast: what train runs) by phase, ms per step, on {t.threads} "
-           "threads of its own with BLAS on one thread in each (best of the rounds)"))
+           "threads of its own with BLAS on one thread in each (the step's best round)"))
     parts.append(format_throughput(
         t, f"throughput, images/s (best of {args.repeat} rounds x {args.number} calls; "
            f"epochs: best of {args.epoch_rounds}; separate processes, {t.threads} threads each)"))

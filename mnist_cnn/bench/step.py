@@ -237,7 +237,7 @@ class Throughput:
         Why there are no PyTorch numbers (``"not installed"``, ``"skipped"``), or None.
     phases : dict str -> float or None
         Milliseconds per step of each parallel phase of numpy's hot path and of the
-        whole step (``"step"``), from the round with the fastest step; None if not measured.
+        whole step (``"step"``), in the round with the fastest step; None if not measured.
     """
 
     batch: int
@@ -317,13 +317,16 @@ class _Worker:
         return json.loads(line)
 
     def ask(self, cmd: str, number: int = 1, warmup: float = 0.0):
+        return self.ask_reply(cmd, number, warmup)["value"]
+
+    def ask_reply(self, cmd: str, number: int = 1, warmup: float = 0.0) -> dict:
         self.process.stdin.write(json.dumps({"cmd": cmd, "number": number, "warmup": warmup})
                                  + "\n")
         self.process.stdin.flush()
         reply = self._read()
         if "error" in reply:
             raise RuntimeError(reply["error"])
-        return reply["value"]
+        return reply
 
     def close(self) -> None:
         if self.process.poll() is None:
@@ -391,17 +394,16 @@ def throughput(batch: int = 64, repeat: int = 5, number: int = 10, seed: int = 0
                     # A pause first: the other worker's BLAS/OpenMP threads spin for a while
                     # after its last call, even in another process; let them go to sleep.
                     time.sleep(settle)
-                    seconds = w.ask(cmd, calls, warmup)
+                    reply = w.ask_reply(cmd, calls, warmup)
                     key = (w.framework, cmd)
-                    best[key] = min(best.get(key, float("inf")), seconds)
+                    if reply["value"] < best.get(key, float("inf")):
+                        best[key] = reply["value"]
+                        if "phases" in reply:  # numpy's hot path by phase, in its best round
+                            phases.update(reply["phases"])
 
+        phases: dict[str, float] = {}
         timed("train", repeat, number, WARMUP)
         timed("infer", repeat, number, WARMUP)
-        phases = None
-        for _ in range(repeat):  # numpy's hot path by phase; the round with the fastest step
-            time.sleep(settle)
-            p = workers[0].ask("phases", number, WARMUP)
-            phases = p if phases is None or p["step"] < phases["step"] else phases
         if epoch_images:
             timed("epoch", epoch_rounds, 1)
         gemm = {w.framework: w.ask("gemm") for w in workers} if limits else {}
@@ -426,7 +428,7 @@ def throughput(batch: int = 64, repeat: int = 5, number: int = 10, seed: int = 0
         epoch_images=epoch_images, numpy_blas=numpy_blas, torch_version=torch_version,
         loss_error=loss_error, grad_error=grad_error, gemm_numpy=gemm.get("numpy"),
         gemm_torch=gemm.get("torch"), bandwidth=bandwidth, torch_missing=torch_missing,
-        phases=phases,
+        phases=phases or None,
     )
 
 

@@ -5,10 +5,10 @@ builds the seed network, its optimiser and a batch, warms up, and then
 answers one JSON request per line on stdin with one JSON line on stdout:
 
 * ``{"cmd": "train", "number": n, "warmup": s}`` -> seconds per training step
-  (one round: untimed steps for ``s`` seconds first, then ``n`` timed);
+  (one round: untimed steps for ``s`` seconds first, then ``n`` timed); numpy's
+  reply also has ``"phases"``: milliseconds per step in each parallel phase of
+  the hot path (:data:`mnist_cnn.fast.step.PHASES`) in the same round;
 * ``{"cmd": "infer", "number": n, "warmup": s}`` -> seconds per inference batch (softmax included);
-* ``{"cmd": "phases", "number": n, "warmup": s}`` -> numpy only: milliseconds per step in
-  each parallel phase of the hot path (:data:`mnist_cnn.fast.step.PHASES`) and in all;
 * ``{"cmd": "epoch"}`` -> seconds for one epoch of the first ``--epoch-images``
   training images: shuffling, batching, random shifts (Eq. (5.3)) and the steps;
 * ``{"cmd": "gemm"}`` -> this framework's float32 matrix-product rate (FLOP/s);
@@ -153,19 +153,10 @@ def _numpy_calls(args) -> dict[str, Callable[[], object]]:
     opt = BlockedSGDMomentum(params, MOMENTUM, WEIGHT_DECAY)
     ws = Workspace(args.batch, np.float32, threads=args.threads)
     infer_params = {k: v.copy() for k, v in params.items()}
-    def phases(number: int, warmup: float) -> dict[str, float]:
-        _warm_up(lambda: train_step(params, opt, x, labels, LR, ws), warmup)
-        ws.phase_seconds.clear()
-        start = time.perf_counter()
-        for _ in range(number):
-            train_step(params, opt, x, labels, LR, ws)
-        ms = {k: 1e3 * v / number for k, v in ws.phase_seconds.items()}
-        return dict(ms, step=1e3 * (time.perf_counter() - start) / number)
-
     calls = {
         "train": lambda: train_step(params, opt, x, labels, LR, ws),
         "infer": lambda: predict_fast(infer_params, x, ws),
-        "phases": phases,
+        "phases": lambda: ws.phase_seconds,  # the live record: "train" clears and reads it
         "gemm": lambda: gemm_rate(),
         "copy": lambda: copy_bandwidth(),
         "info": lambda: dict(blas_description().__dict__, version=np.__version__),
@@ -255,13 +246,20 @@ def main(argv: list[str] | None = None) -> int:
         elif cmd in ("gemm", "copy", "info", "check"):
             reply = {"value": fn()}
         elif cmd == "phases":
-            reply = {"value": fn(number, warmup)}
+            reply = {"error": "phases come with a train request"}
         else:
             _warm_up(fn, warmup)
+            phases = calls["phases"]() if cmd == "train" and "phases" in calls else None
+            if phases is not None:
+                phases.clear()
             start = time.perf_counter()
             for _ in range(number):
                 fn()
-            reply = {"value": (time.perf_counter() - start) / number}
+            seconds = (time.perf_counter() - start) / number
+            reply = {"value": seconds}
+            if phases is not None:  # ms per step of each phase of the hot path, and in all
+                reply["phases"] = dict({k: 1e3 * v / number for k, v in phases.items()},
+                                       step=1e3 * seconds)
         print(json.dumps(reply), flush=True)
     return 0
 
