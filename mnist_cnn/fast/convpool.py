@@ -207,17 +207,22 @@ def conv_pool_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray, stride: int, 
         best = pooled[start : start + chunk].reshape(-1, c_out)
         where = offset[start : start + chunk].reshape(-1, c_out)
         gt = greater[: best.shape[0]]
-        np.copyto(best, Zt[0])
-        if not route:
-            for k in range(1, pool * pool):
-                np.maximum(best, Zt[k], out=best)  # NaN propagates: the rule of Eq. (1.5)
+        if pool == 1:  # one offset per window: nothing to compare
+            np.copyto(best, Zt[0])
+            where.fill(0)
+        elif not route:
+            np.maximum(Zt[0], Zt[1], out=best)  # NaN propagates: the rule of Eq. (1.5)
+            for k in range(2, pool * pool):
+                np.maximum(best, Zt[k], out=best)
             continue
-        where.fill(0)
         for k in range(1, pool * pool):  # row-major: k = i*K_p + j
-            np.greater(Zt[k], best, out=gt)  # strictly: ties keep the earlier offset
-            np.maximum(best, Zt[k], out=best)
-            # k grows, so the last k that beat the running maximum is the largest such k.
-            np.maximum(where, gt.view(np.uint8) * np.uint8(k), out=where)
+            running = Zt[0] if k == 1 else best
+            np.greater(Zt[k], running, out=gt)  # strictly: ties keep the earlier offset
+            np.maximum(running, Zt[k], out=best)
+            if k == 1:  # offset 1 where it beat offset 0, else 0
+                np.copyto(where, gt.view(np.uint8))
+            else:  # k grows, so the last k that beat the running maximum is the largest
+                np.maximum(where, gt.view(np.uint8) * np.uint8(k), out=where)
         nan = np.isnan(best)
         if nan.any():  # NaN rule, Eq. (1.5): ">" never picks NaN; route to the first NaN
             where[nan] = np.isnan(Zt).argmax(axis=0)[nan]
@@ -299,7 +304,9 @@ def conv_pool_backward(delta_pool: np.ndarray, cache: ConvPoolCache,
         delta = np.ascontiguousarray(delta_pool[start : start + chunk])
         where = offset[start : start + chunk]
         dZt = products.reshape(pool * pool, *delta.shape)
+        routed = np.empty(where.shape, dtype=bool)
         for k in range(pool * pool):
-            np.multiply(delta, where == k, out=dZt[k])
+            np.equal(where, k, out=routed)
+            np.multiply(delta, routed, out=dZt[k])
         dw_aug_t += np.matmul(X, products)                               # Eqs. (4.12)/(4.13)
     return dw_aug_t[:-1].T.reshape(cache.w_shape), dw_aug_t[-1].copy()
