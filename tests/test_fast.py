@@ -265,6 +265,47 @@ def test_the_workspace_checks_what_it_is_given():
     assert [b.stop - b.start for b in ws.images(2)] == [1, 0, 1]
 
 
+def test_a_workspace_and_its_threads_go_away_after_a_step():
+    import gc
+    import threading
+
+    from mnist_cnn.fast.step import Workspace, loss_and_grads_fast
+    from mnist_cnn.reference import network as net
+
+    def helpers():
+        return [t for t in threading.enumerate() if t.name.startswith("mnist-cnn-step")]
+
+    before = len(helpers())
+    rng = np.random.default_rng(4)
+    params = net.init_params(rng, np.float32)
+    ws = Workspace(8, threads=3)
+    assert len(helpers()) == before + 2
+    loss_and_grads_fast(params, rng.random((8, 1, 28, 28), dtype=np.float32),
+                        rng.integers(0, 10, 8), ws)
+    del ws
+    gc.collect()
+    for thread in helpers()[before:]:
+        thread.join(timeout=5)
+    assert len(helpers()) == before
+
+
+def test_an_error_in_a_thread_reaches_the_caller_and_the_workspace_still_works():
+    from mnist_cnn.fast.step import Workspace
+
+    ws = Workspace(4, threads=2)
+
+    def fails_in_the_helper(t):
+        if t == 1:
+            raise RuntimeError("boom in thread 1")
+        return t
+
+    with pytest.raises(RuntimeError, match="boom in thread 1"):
+        ws.run(fails_in_the_helper, "test")
+    with pytest.raises(KeyError):
+        ws.run(lambda t: {}[t], "test")
+    assert ws.run(lambda t: 10 * t, "test") == [0, 10]
+
+
 def test_the_blocked_optimizer_can_leave_out_what_the_step_updated():
     from mnist_cnn.fast.optim import BlockedSGDMomentum
 

@@ -91,11 +91,17 @@ class _Helper:
                          name=f"mnist-cnn-step-{index}").start()
 
     def _serve(self, index: int) -> None:
-        while (task := self.tasks.get()) is not None:
+        while True:
+            task = self.tasks.get()
+            if task is None:
+                return
             try:
                 self.results.put((True, task(index)))
             except BaseException as exc:  # noqa: BLE001  (re-raised on the caller's thread)
                 self.results.put((False, exc))
+            # Hold no task while waiting: a task's closure holds the workspace, which must
+            # stay collectable (its finaliser is what stops this thread).
+            del task
 
 
 def _stop(helpers: list[_Helper]) -> None:
