@@ -272,21 +272,21 @@ def test_a_workspace_and_its_threads_go_away_after_a_step():
     from mnist_cnn.fast.step import Workspace, loss_and_grads_fast
     from mnist_cnn.reference import network as net
 
-    def helpers():
-        return [t for t in threading.enumerate() if t.name.startswith("mnist-cnn-step")]
-
-    before = len(helpers())
+    gc.collect()  # workspaces other tests left behind end their threads now, not below
+    before = set(threading.enumerate())
     rng = np.random.default_rng(4)
     params = net.init_params(rng, np.float32)
     ws = Workspace(8, threads=3)
-    assert len(helpers()) == before + 2
+    ours = [t for t in threading.enumerate()
+            if t not in before and t.name.startswith("mnist-cnn-step")]
+    assert len(ours) == 2
     loss_and_grads_fast(params, rng.random((8, 1, 28, 28), dtype=np.float32),
                         rng.integers(0, 10, 8), ws)
     del ws
     gc.collect()
-    for thread in helpers()[before:]:
+    for thread in ours:
         thread.join(timeout=5)
-    assert len(helpers()) == before
+    assert not any(thread.is_alive() for thread in ours)
 
 
 def test_an_error_in_a_thread_reaches_the_caller_and_the_workspace_still_works():

@@ -2,21 +2,22 @@
 
 What this is: the forward and backward pass of the convolution, Eq. (3.3),
 followed by max-pooling with ``S_p = K_p``, Eqs. (2.5) and (4.11), done as
-one GEMM and a few passes over contiguous memory. Two observations make it fast:
+one GEMM and a few passes over contiguous memory. Three things make it fast:
 
 1. **The columns of im2col can come in any order.** The product
    ``Z = W_mat X_col`` treats every column (one output position) on its own.
    Here the columns are ordered ``(i, j, n, h_p, w_p)``: first the offset
    ``(i, j)`` of the position inside its pooling window (``h = K_p h_p + i``,
    ``w = K_p w_p + j``, 0-based), then the image, then the window. The product
-   ``Z`` [C_out, K_p*K_p, N*H_p*W_p] then holds, for each offset, one
-   *contiguous* slab of all windows, and max-pooling is an elementwise running
-   maximum over the K_p*K_p slabs: no strided reads at all.
+   then holds, for each offset, one *contiguous* slab of all windows, and
+   max-pooling is an elementwise running maximum over the K_p*K_p slabs: no
+   strided reads at all. (It is computed as ``Z^T`` [K_p*K_p, N*H_p*W_p,
+   C_out], one row per position, the orientation in which BLAS runs both this
+   product and the backward one faster here.)
 2. **The bias rides in the product.** ``X`` gets one extra row of ones and
    ``W`` one extra column holding ``b``, so ``Z = [W_mat | b] [X_col; 1^T]``
    is Eq. (3.3) with its bias; in the backward pass the same product gives
    ``db`` (Eq. (4.13)) as the last column of ``dW`` (Eq. (4.12)).
-
 3. **Chunks that stay in cache.** ``X`` is ``K*K`` times larger than the
    images (3.8 MB for the seed's batch of 64) and ``Z`` is the size of the
    conv's output (2.9 MB). Built for the whole batch, both go out to main
