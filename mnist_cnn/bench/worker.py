@@ -142,7 +142,7 @@ def _epoch_batches(images: np.ndarray, labels: np.ndarray, batch: int, seed: int
         yield x, labels[idx]
 
 
-def _numpy_calls(args) -> dict[str, Callable[[], object]]:
+def _numpy_calls(args) -> tuple[dict[str, Callable[[], object]], dict[str, float]]:
     from ..fast.infer import predict_fast
     from ..fast.optim import BlockedSGDMomentum
     from ..fast.step import Workspace
@@ -156,7 +156,6 @@ def _numpy_calls(args) -> dict[str, Callable[[], object]]:
     calls = {
         "train": lambda: train_step(params, opt, x, labels, LR, ws),
         "infer": lambda: predict_fast(infer_params, x, ws),
-        "phases": lambda: ws.phase_seconds,  # the live record: "train" clears and reads it
         "gemm": lambda: gemm_rate(),
         "copy": lambda: copy_bandwidth(),
         "info": lambda: dict(blas_description().__dict__, version=np.__version__),
@@ -172,10 +171,10 @@ def _numpy_calls(args) -> dict[str, Callable[[], object]]:
                 train_step(params, opt, xb, tb, LR, ws)
 
         calls["epoch"] = epoch
-    return calls
+    return calls, ws.phase_seconds  # the hot path's live record of its phases
 
 
-def _torch_calls(args) -> dict[str, Callable[[], object]]:
+def _torch_calls(args) -> tuple[dict[str, Callable[[], object]], None]:
     import torch
     import torch.nn.functional as F
 
@@ -217,7 +216,7 @@ def _torch_calls(args) -> dict[str, Callable[[], object]]:
                 step(torch.from_numpy(xb), torch.from_numpy(tb))
 
         calls["epoch"] = epoch
-    return calls
+    return calls, None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -232,7 +231,7 @@ def main(argv: list[str] | None = None) -> int:
     from ..tools.runtime import set_blas_threads
 
     set_blas_threads(args.threads)
-    calls = (_numpy_calls if args.framework == "numpy" else _torch_calls)(args)
+    calls, phases = (_numpy_calls if args.framework == "numpy" else _torch_calls)(args)
     for name in ("train", "infer"):  # warm-up: allocations, thread pools, lazy initialisation
         calls[name]()
     print(json.dumps({"ready": True}), flush=True)
@@ -245,19 +244,17 @@ def main(argv: list[str] | None = None) -> int:
             reply = {"error": f"{args.framework} worker cannot {cmd!r}"}
         elif cmd in ("gemm", "copy", "info", "check"):
             reply = {"value": fn()}
-        elif cmd == "phases":
-            reply = {"error": "phases come with a train request"}
         else:
             _warm_up(fn, warmup)
-            phases = calls["phases"]() if cmd == "train" and "phases" in calls else None
-            if phases is not None:
+            by_phase = phases is not None and cmd == "train"
+            if by_phase:
                 phases.clear()
             start = time.perf_counter()
             for _ in range(number):
                 fn()
             seconds = (time.perf_counter() - start) / number
             reply = {"value": seconds}
-            if phases is not None:  # ms per step of each phase of the hot path, and in all
+            if by_phase:  # ms per step of each phase of the hot path, and in all
                 reply["phases"] = dict({k: 1e3 * v / number for k, v in phases.items()},
                                        step=1e3 * seconds)
         print(json.dumps(reply), flush=True)
