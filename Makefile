@@ -52,7 +52,7 @@ student: $(STAMP)
 # Re-apply the animation cells, the exercise checks and the slide metadata after anyone edits
 # a notebook (each step is idempotent); then `make book` to store the new outputs (and re-tag).
 tag-notebooks: $(STAMP)
-	$(BIN)/python -m mnist_cnn.book.animations $(NOTEBOOKS)
+	$(BIN)/python -m mnist_cnn.animations $(NOTEBOOKS)
 	$(BIN)/python -m mnist_cnn.book.student prepare $(NOTEBOOKS)
 	$(BIN)/python -m mnist_cnn.book.slides tag $(NOTEBOOKS)
 
@@ -63,17 +63,17 @@ lint: $(STAMP)
 # The browser tests in tests/browser open build/site, build/slides and build/student.
 # Doctests run on mnist_cnn alone: collected with tests/, the two conftest.py would clash.
 test: $(STAMP) lint site slides student
-	$(BIN)/python -m mnist_cnn.equations check $(NOTEBOOKS)
+	$(BIN)/python -m mnist_cnn.book.equations check $(NOTEBOOKS)
 	$(BIN)/python -m pytest mnist_cnn --doctest-modules -q
 	MNIST_CNN_SLIDES=$(SLIDES) MNIST_CNN_STUDENT=$(STUDENT) \
 	$(BIN)/python -m pytest tests notebooks \
 		--nbval --nbval-current-env \
 		--nbval-sanitize-with tests/nbval_sanitize.cfg
 
-# ~38 targeted wrong equations (mnist_cnn/verify/mutants.py), each run against the tests and,
+# ~38 targeted wrong equations (mnist_cnn/book/mutants.py), each run against the tests and,
 # if they miss it, the chapters' checks; the last line is "killed K of N" (fails unless K = N).
 mutants: $(STAMP)
-	$(BIN)/python -m mnist_cnn.verify.mutants --workers 2
+	$(BIN)/python -m mnist_cnn.book.mutants --workers 2
 
 # Jupyter refuses to run as root unless told; containers and CI often are root.
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
-from .validate import require_positive_int
+from mnist_cnn.validate import require_positive_int
 
 
 def output_size(size_in: int, kernel: int, stride: int = 1, padding: int = 0) -> int:

@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mnist_cnn.book import animations
+from mnist_cnn import animations
 
 ROOT = Path(__file__).resolve().parent.parent
 MB = 1024 * 1024

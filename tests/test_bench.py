@@ -7,8 +7,8 @@ import importlib.util
 import numpy as np
 import pytest
 
-from mnist_cnn import bench
-from mnist_cnn.bench.cli import main
+from mnist_cnn.book import bench
+from mnist_cnn.book.bench.cli import main
 from mnist_cnn.tools import runtime
 
 HAS_TORCH = importlib.util.find_spec("torch") is not None
@@ -110,7 +110,7 @@ def test_bad_bench_arguments_give_one_line_and_exit_2(capsys, argv, message):
 
 def test_flops_per_image_follow_from_the_architecture():
     from mnist_cnn.architecture import SEED
-    from mnist_cnn.bench.limits import flops_per_image, parameter_count, update_bytes
+    from mnist_cnn.book.bench.limits import flops_per_image, parameter_count, update_bytes
 
     # Counted another way: a conv weight is used once per output position, an fc weight once;
     # a use is a multiply and an add; the backward pass repeats each product once per gradient.

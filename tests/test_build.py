@@ -1,4 +1,4 @@
-"""Tests of mnist_cnn.data.build: the build pipeline and the restricted unpickler.
+"""Tests of mnist_cnn.book.data_build: the build pipeline and the restricted unpickler.
 
 All offline: the build is exercised on a small fake pickle written here.
 """
@@ -14,6 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from mnist_cnn.book import data_build as data
+from mnist_cnn.book.data_build import LossyConversionError
 from mnist_cnn.data import (
     ChecksumMismatchError,
     DataFileMissingError,
@@ -22,8 +24,6 @@ from mnist_cnn.data import (
     default_data_path,
     load,
 )
-from mnist_cnn.data import build as data
-from mnist_cnn.data.build import LossyConversionError
 from mnist_cnn.tools import files
 
 SHIPPED_NPZ = default_data_path()

@@ -1,7 +1,7 @@
 """The typeset equations are checked, and a wrong one is caught.
 
 Each mutant changes one token (an index, a limit, a factor, a sign, a layer) of one
-display in a copy of a chapter; ``mnist_cnn.equations`` must then fail that tag.
+display in a copy of a chapter; ``mnist_cnn.book.equations`` must then fail that tag.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from mnist_cnn import equations
-from mnist_cnn.equations.latex import LatexError, parse_display
+from mnist_cnn.book import equations
+from mnist_cnn.book.equations.latex import LatexError, parse_display
 
 NOTEBOOKS = sorted(Path(__file__).resolve().parents[1].glob("notebooks/*.ipynb"))
 CHAPTER = {nb.name[:2]: nb for nb in NOTEBOOKS}
@@ -194,7 +194,7 @@ def test_parser_reads_the_style_example():
 
 def test_parser_names_what_it_cannot_read():
     with pytest.raises(LatexError, match="unexpected"):
-        from mnist_cnn.equations.latex import _Parser
+        from mnist_cnn.book.equations.latex import _Parser
 
         _Parser(["+", ")"]).whole_expr()
 

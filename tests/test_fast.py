@@ -58,7 +58,7 @@ def test_the_readable_forms_check_their_input_and_the_fast_forms_are_not_public_
 
 def test_blocked_momentum_update_is_bit_equal_to_the_readable_one():
     from mnist_cnn.fast.optim import BLOCK, BlockedSGDMomentum
-    from mnist_cnn.train.optim import SGDMomentum
+    from mnist_cnn.reference.optim import SGDMomentum
 
     rng = np.random.default_rng(3)
     # One tensor larger than a block and not a multiple of it, one smaller: both paths.
@@ -150,7 +150,7 @@ def test_conv_pool_keeps_the_dtype_and_reuses_one_scratch_buffer():
 def _reference_steps(params, batches, lr, momentum=0.9, decay=5e-4):
     """The readable step: loss_and_grads, then SGDMomentum.step, on copies."""
     from mnist_cnn.reference import network as net
-    from mnist_cnn.train.optim import SGDMomentum
+    from mnist_cnn.reference.optim import SGDMomentum
 
     p = {k: v.copy() for k, v in params.items()}
     opt = SGDMomentum(p, momentum, decay)

@@ -7,7 +7,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from mnist_cnn.verify import ledger
+from mnist_cnn.book import ledger
 
 ROOT = Path(__file__).resolve().parents[1]
 CHAPTERS = {int(p.name[:2]): p for p in sorted((ROOT / "notebooks").glob("0[0-5]_*.ipynb"))}

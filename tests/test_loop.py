@@ -115,7 +115,7 @@ def test_one_training_step_checks_its_input_once():
     import cProfile
     import pstats
 
-    from mnist_cnn.train.optim import SGDMomentum
+    from mnist_cnn.reference.optim import SGDMomentum
 
     rng = np.random.default_rng(0)
     x = rng.random((8, 1, 28, 28), dtype=np.float32)

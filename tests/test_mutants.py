@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from mnist_cnn.verify import mutants
+from mnist_cnn.book import mutants
 
 
 def test_at_least_30_named_mutants_each_with_a_test_target():

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from mnist_cnn.train.optim import SGDMomentum, learning_rate
+from mnist_cnn.reference.optim import SGDMomentum, learning_rate
 
 
 def test_momentum_sgd_equals_its_formula():

@@ -2,6 +2,6 @@
 
 import sys
 
-from .run import main
+from mnist_cnn.book.run import main
 
 sys.exit(main())

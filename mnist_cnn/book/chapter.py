@@ -31,7 +31,7 @@ A table row is ``(equation, check, measured, bound)``; ``measured`` and
 The ledger
 ----------
 Built with ``chapter=k``, a :class:`Verification` looks every check it records
-up in the equation ledger (:mod:`mnist_cnn.verify.ledger`) and refuses one that
+up in the equation ledger (:mod:`mnist_cnn.book.ledger`) and refuses one that
 is not there: the table then shows each check's kind (independent, consistency,
 negative, result) and its referee, and the ledger stays the one list of what the
 book checks. Checks of the exercises (equation ``"ex. 1"``, ...) need no entry.
@@ -47,8 +47,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ..verify import ledger
-from ..verify.gradcheck import relative_error
+from mnist_cnn.book import ledger
+from mnist_cnn.verify.gradcheck import relative_error
 
 __all__ = ["MEASURES", "TOL_EXACT", "TOL_FD", "Row", "Verification", "max_abs_error", "show_code"]
 
@@ -132,7 +132,7 @@ class Verification:
                 entry = ledger.find(equation, check)
                 if entry is None:
                     raise KeyError(f"check {equation} {check!r} is not in the equation ledger "
-                                   "(mnist_cnn/verify/ledger.py); add it there with its kind")
+                                   "(mnist_cnn/book/ledger.py); add it there with its kind")
                 kind, referee = entry.kind, entry.source
         self.rows.append(Row(equation, check, measured, bound, kind, referee))
 

@@ -23,11 +23,11 @@ from functools import cache
 
 import numpy as np
 
-from ..architecture import SEED, output_size, shape_trace
-from ..reference import layers
-from ..reference.im2col import im2col, im2col_per_channel
-from ..train.optim import SGDMomentum, learning_rate
-from ..verify.gradcheck import relative_error
+from mnist_cnn.architecture import SEED, output_size, shape_trace
+from mnist_cnn.reference import layers
+from mnist_cnn.reference.im2col import im2col, im2col_per_channel
+from mnist_cnn.reference.optim import SGDMomentum, learning_rate
+from mnist_cnn.verify.gradcheck import relative_error
 
 
 @dataclass(frozen=True)
@@ -105,8 +105,8 @@ def _changed_by_last_max_rule() -> frozenset[str]:
     maximum (the layer's rule) and to the last one (the first of the map flipped in both axes,
     which reverses the row-major order inside every 2 x 2 window), and compare the gradients.
     """
-    from ..data import load_mnist
-    from ..reference.network import init_params
+    from mnist_cnn.data import load_mnist
+    from mnist_cnn.reference.network import init_params
 
     x = load_mnist("test")[0][:2].astype(np.float64)
     params = init_params(np.random.default_rng(0), np.float64)
@@ -135,8 +135,8 @@ def _tie_winner() -> tuple[int, int]:
 @cache
 def _ink_lost() -> tuple[float, float]:
     """(% of 10,000 training digits that lose ink, % of all ink lost) for a (2, 2) shift."""
-    from ..data import load_mnist
-    from ..train.loop import shift_images
+    from mnist_cnn.data import load_mnist
+    from mnist_cnn.train.loop import shift_images
 
     digits = load_mnist("train")[0][:10_000]
     shifted = shift_images(digits, np.tile(np.array([[2, 2]]), (len(digits), 1)))
@@ -304,14 +304,14 @@ def _probe_db_fc2(db_fc2) -> str | None:
 # ---------------------------------------------------------------- the table
 
 def _referees_of_general_dx() -> list:
-    from ..verify import ledger
+    from mnist_cnn.book import ledger
 
     return sorted({c.source for c in ledger.checks_for("4.14", "independent")
                    if "S = 2" in c.label})
 
 
 def _chapter_3_kinds() -> tuple:
-    from ..verify import ledger
+    from mnist_cnn.book import ledger
 
     counts = ledger.summary(c for c in ledger.CHECKS if c.notebook == 3 and c.where == "book")
     return counts["independent"], counts["consistency"]

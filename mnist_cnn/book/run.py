@@ -14,7 +14,7 @@ import argparse
 import time
 from pathlib import Path
 
-from ..tools.files import atomic_write_text
+from mnist_cnn.tools.files import atomic_write_text
 
 
 def coalesce_streams(cell) -> None:

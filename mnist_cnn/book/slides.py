@@ -30,7 +30,7 @@ import sys
 import time
 from pathlib import Path
 
-from ..tools.files import atomic_write_text
+from mnist_cnn.tools.files import atomic_write_text
 
 WIDTH, HEIGHT = 1280, 720  # the slide, in CSS pixels
 BUDGET = 570  # estimated height allowed per slide: the estimate is rough, the test is exact

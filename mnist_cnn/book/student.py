@@ -24,8 +24,8 @@ import sys
 import time
 from pathlib import Path
 
-from ..tools.files import atomic_write_text
-from .exercises import EXERCISES
+from mnist_cnn.book.exercises import EXERCISES
+from mnist_cnn.tools.files import atomic_write_text
 
 IMPORT = "from mnist_cnn.book import exercises"
 CHECK_CALL = re.compile(r'exercises\.check\("(\d+\.\d+)"')

@@ -4,7 +4,7 @@
 ``python -m mnist_cnn.data build`` rebuilds ``data/mnist.npz`` (a maintainer's tool).
 """
 
-from .load import (
+from mnist_cnn.data.load import (
     SPLITS,
     ChecksumMismatchError,
     DataFileMissingError,

@@ -7,7 +7,7 @@ the file raises a subclass of :class:`MnistDataError`, whose message says what
 went wrong, where, and what to do about it; a bad argument (split, dtype)
 raises ``ValueError``/``TypeError``.
 
-What this is not: the builder of that file (:mod:`mnist_cnn.data.build`, a
+What this is not: the builder of that file (:mod:`mnist_cnn.book.data_build`, a
 maintainer's tool), nor a data-loader framework: no batching, shuffling or
 augmentation, which belong to the training code. Nothing is downloaded here.
 
@@ -28,8 +28,8 @@ from typing import Any
 
 import numpy as np
 
-from ..tools.npz import NpzHeaderError, npz_headers
-from ..validate import FLOAT_DTYPES
+from mnist_cnn.tools.npz import NpzHeaderError, npz_headers
+from mnist_cnn.validate import FLOAT_DTYPES
 
 __all__ = [
     "ChecksumMismatchError",

@@ -15,8 +15,8 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from .. import validate
-from .step import Workspace, _forward
+from mnist_cnn import validate
+from mnist_cnn.fast.step import Workspace, _forward
 
 __all__ = ["predict_fast"]
 

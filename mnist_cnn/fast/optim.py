@@ -1,7 +1,7 @@
 """The momentum update, Eq. (5.1), of every parameter in cache-sized blocks.
 
 What this is: :class:`BlockedSGDMomentum`, which computes exactly what
-:class:`mnist_cnn.train.optim.SGDMomentum` computes -- the same six float
+:class:`mnist_cnn.reference.optim.SGDMomentum` computes -- the same six float
 operations per number, in the same order, so the same bits -- with
 :func:`mnist_cnn.fast.update.momentum_update` on each tensor (why blocks:
 see there), and which can leave out the tensors that the fast step has
@@ -16,14 +16,14 @@ from collections.abc import Iterable, Mapping, MutableMapping
 
 import numpy as np
 
-from ..train.optim import SGDMomentum
-from .update import BLOCK, momentum_update
+from mnist_cnn.fast.update import BLOCK, momentum_update
+from mnist_cnn.reference.optim import SGDMomentum
 
 __all__ = ["BLOCK", "BlockedSGDMomentum"]
 
 
 class BlockedSGDMomentum(SGDMomentum):
-    """:class:`mnist_cnn.train.optim.SGDMomentum` with the update done block by block.
+    """:class:`mnist_cnn.reference.optim.SGDMomentum` with the update done block by block.
 
     Same parameters, attributes (``params``, ``velocity``, ``steps``) and
     results bit for bit; one scratch buffer of :data:`BLOCK` numbers per dtype

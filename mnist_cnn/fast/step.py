@@ -3,7 +3,7 @@
 What this is: :func:`fast_train_step` (and :func:`loss_and_grads_fast`, the
 same step without the update), the chain of
 :func:`mnist_cnn.reference.network.loss_and_grads` (``need_dx=False``) and
-:meth:`mnist_cnn.train.optim.SGDMomentum.step`, organised for speed:
+:meth:`mnist_cnn.reference.optim.SGDMomentum.step`, organised for speed:
 
 * **The work is split between T threads of our own, and BLAS runs one thread
   inside each.** numpy's element-wise operations (im2col's copy, pooling, the
@@ -53,12 +53,12 @@ from collections.abc import Callable, Mapping
 
 import numpy as np
 
-from .. import validate
-from ..architecture import SEED, Architecture
-from ..reference import layers as L
-from ..tools.runtime import blas_threads
-from .convpool import CHUNK, conv_pool_backward, conv_pool_forward, scratch_size
-from .update import BLOCK, momentum_update
+from mnist_cnn import validate
+from mnist_cnn.architecture import SEED, Architecture
+from mnist_cnn.fast.convpool import CHUNK, conv_pool_backward, conv_pool_forward, scratch_size
+from mnist_cnn.fast.update import BLOCK, momentum_update
+from mnist_cnn.reference import layers as L
+from mnist_cnn.tools.runtime import blas_threads
 
 __all__ = ["PHASES", "Workspace", "fast_train_step", "loss_and_grads_fast"]
 

@@ -1,7 +1,7 @@
 """The momentum update, Eq. (5.1), of one tensor in cache-sized blocks.
 
 What this is: :func:`momentum_update`, the six float operations of
-:meth:`mnist_cnn.train.optim.SGDMomentum.step` in the same order -- so the
+:meth:`mnist_cnn.reference.optim.SGDMomentum.step` in the same order -- so the
 same bits -- done block by block. The readable form makes six passes over
 each whole tensor; for ``w_fc1`` (1.44 M numbers, 5.8 MB per array) every
 pass streams the weights, velocity, gradient or a full-size scratch array
@@ -34,7 +34,7 @@ def momentum_update(w: np.ndarray, v: np.ndarray, g: np.ndarray, lr: float, mome
     """Eq. (5.1) on one tensor (or one contiguous part of it) in place, block by block.
 
     The same six operations, in the same order, as
-    :meth:`mnist_cnn.train.optim.SGDMomentum.step`: the same bits.
+    :meth:`mnist_cnn.reference.optim.SGDMomentum.step`: the same bits.
 
     Parameters
     ----------

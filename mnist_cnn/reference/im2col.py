@@ -28,9 +28,9 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from .. import validate
-from ..architecture import output_size
-from ..validate import checked
+from mnist_cnn import validate
+from mnist_cnn.architecture import output_size
+from mnist_cnn.validate import checked
 
 __all__ = ["col2im", "conv_output_hw", "im2col", "im2col_per_channel", "pad"]
 

@@ -31,9 +31,9 @@ from typing import NamedTuple
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from .. import validate
-from ..validate import checked
-from .im2col import col2im, im2col, im2col_per_channel, pad
+from mnist_cnn import validate
+from mnist_cnn.reference.im2col import col2im, im2col, im2col_per_channel, pad
+from mnist_cnn.validate import checked
 
 __all__ = [
     "ConvCache",

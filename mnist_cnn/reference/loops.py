@@ -29,8 +29,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import validate
-from ..validate import checked
+from mnist_cnn import validate
+from mnist_cnn.validate import checked
 
 __all__ = [
     "pad_loops",

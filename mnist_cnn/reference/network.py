@@ -36,10 +36,10 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from .. import validate
-from ..architecture import PARAM_NAMES, SEED, Architecture
-from ..fast.pool import maxpool_backward_fast, maxpool_forward_fast
-from . import layers, loops
+from mnist_cnn import validate
+from mnist_cnn.architecture import PARAM_NAMES, SEED, Architecture
+from mnist_cnn.fast.pool import maxpool_backward_fast, maxpool_forward_fast
+from mnist_cnn.reference import layers, loops
 
 __all__ = [
     "DELTA_NAMES",

@@ -1,14 +1,15 @@
 """Training on MNIST, chapter 5: the loop, the optimiser, the metrics, the files, the command line.
 
 * :mod:`.loop` -- ``TrainConfig`` (every hyper-parameter, checked once), ``train_step``, ``train``;
-* :mod:`.optim` -- momentum SGD, Eq. (5.1), and the learning-rate schedule, Eq. (5.2);
+* :mod:`mnist_cnn.reference.optim` -- momentum SGD, Eq. (5.1), and the schedule, Eq. (5.2);
 * :mod:`.metrics` -- predictions, accuracy and confusion matrix, Eqs. (5.4)/(5.5);
 * :mod:`.artifacts` -- the weights (npz) and metrics (JSON) files, committed as one unit;
 * :mod:`.checkpoint` -- the checkpoint of a run (resume bit for bit) and the ``--out`` checks;
 * :mod:`.cli` -- ``python -m mnist_cnn.train [train|evaluate]``.
 """
 
-from .artifacts import (
+from mnist_cnn.reference.optim import SGDMomentum, learning_rate
+from mnist_cnn.train.artifacts import (
     WeightsFileError,
     commit_results,
     load_weights,
@@ -16,8 +17,14 @@ from .artifacts import (
     verify_results,
     write_json,
 )
-from .checkpoint import CheckpointError, RunState, load_checkpoint, prepare_out, save_checkpoint
-from .loop import (
+from mnist_cnn.train.checkpoint import (
+    CheckpointError,
+    RunState,
+    load_checkpoint,
+    prepare_out,
+    save_checkpoint,
+)
+from mnist_cnn.train.loop import (
     TrainConfig,
     TrainingInterrupted,
     TrainResult,
@@ -27,8 +34,7 @@ from .loop import (
     train,
     train_step,
 )
-from .metrics import accuracy, confusion_matrix, evaluate, predict
-from .optim import SGDMomentum, learning_rate
+from mnist_cnn.train.metrics import accuracy, confusion_matrix, evaluate, predict
 
 __all__ = [
     "CheckpointError",

@@ -2,6 +2,6 @@
 
 import sys
 
-from .cli import main
+from mnist_cnn.train.cli import main
 
 sys.exit(main())

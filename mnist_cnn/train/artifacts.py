@@ -19,10 +19,10 @@ from typing import Any
 
 import numpy as np
 
-from ..architecture import PARAM_NAMES, SEED, Architecture
-from ..tools.files import atomic_write_bytes, atomic_write_text
-from ..tools.npz import NpzHeaderError, npz_headers
-from ..validate import FLOAT_DTYPES
+from mnist_cnn.architecture import PARAM_NAMES, SEED, Architecture
+from mnist_cnn.tools.files import atomic_write_bytes, atomic_write_text
+from mnist_cnn.tools.npz import NpzHeaderError, npz_headers
+from mnist_cnn.validate import FLOAT_DTYPES
 
 __all__ = [
     "MANIFEST",

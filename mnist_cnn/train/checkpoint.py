@@ -31,9 +31,9 @@ from typing import IO, Any
 
 import numpy as np
 
-from ..architecture import PARAM_NAMES, SEED
-from ..tools.files import atomic_write
-from ..tools.npz import NpzHeaderError, npz_headers
+from mnist_cnn.architecture import PARAM_NAMES, SEED
+from mnist_cnn.tools.files import atomic_write
+from mnist_cnn.tools.npz import NpzHeaderError, npz_headers
 
 __all__ = [
     "CHECKPOINT",

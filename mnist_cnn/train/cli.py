@@ -31,12 +31,11 @@ import threading
 import time
 from pathlib import Path
 
-from ..data import MnistDataError, load_mnist
-from ..tools.runtime import set_blas_threads
-from ..validate import require_positive_int
-from .artifacts import WeightsFileError, commit_results, load_weights
-from .checkpoint import CHECKPOINT, load_checkpoint, prepare_out, save_checkpoint
-from .loop import (
+from mnist_cnn.data import MnistDataError, load_mnist
+from mnist_cnn.tools.runtime import set_blas_threads
+from mnist_cnn.train.artifacts import WeightsFileError, commit_results, load_weights
+from mnist_cnn.train.checkpoint import CHECKPOINT, load_checkpoint, prepare_out, save_checkpoint
+from mnist_cnn.train.loop import (
     EVAL_SPLITS,
     LIMIT_REASONS,
     LIMITS,
@@ -46,7 +45,8 @@ from .loop import (
     _subset,
     train,
 )
-from .metrics import evaluate
+from mnist_cnn.train.metrics import evaluate
+from mnist_cnn.validate import require_positive_int
 
 __all__ = ["main"]
 

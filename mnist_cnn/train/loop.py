@@ -4,7 +4,7 @@ What this is: the loop around the functions the earlier chapters derived and
 checked. Each step is :func:`mnist_cnn.reference.network.loss_and_grads` (im2col
 forward, Eq. (3.3); delta-rule backward, Eqs. (4.3)-(4.15); the pooling in its
 equal hot-path form, :mod:`mnist_cnn.fast.pool`) followed by the momentum update
-of :class:`mnist_cnn.train.optim.SGDMomentum`, Eq. (5.1), with the learning
+of :class:`mnist_cnn.reference.optim.SGDMomentum`, Eq. (5.1), with the learning
 rate of Eq. (5.2) and random shifts of the training images, Eq. (5.3). Around
 it: seeded shuffling and evaluation (Eq. (5.4), :mod:`.metrics`). :func:`train`
 runs the same step on the hot path of :mod:`mnist_cnn.fast` (threads of its own,
@@ -41,15 +41,15 @@ from typing import Any
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from ..architecture import SEED
-from ..data import load_mnist
-from ..fast.step import Workspace, fast_train_step
-from ..reference import network as net
-from ..tools.runtime import environment, peak_rss_mib
-from ..validate import checked, require_float_array, require_ndim, require_positive_int
-from .checkpoint import RunState
-from .metrics import evaluate
-from .optim import SGDMomentum, check_hyperparameters, learning_rate
+from mnist_cnn.architecture import SEED
+from mnist_cnn.data import load_mnist
+from mnist_cnn.fast.step import Workspace, fast_train_step
+from mnist_cnn.reference import network as net
+from mnist_cnn.reference.optim import SGDMomentum, check_hyperparameters, learning_rate
+from mnist_cnn.tools.runtime import environment, peak_rss_mib
+from mnist_cnn.train.checkpoint import RunState
+from mnist_cnn.train.metrics import evaluate
+from mnist_cnn.validate import checked, require_float_array, require_ndim, require_positive_int
 
 __all__ = [
     "TrainConfig",
@@ -409,7 +409,7 @@ def train(
     if len(labels) == 0:
         raise ValueError(f"the {config.split} split is empty; nothing to train on")
 
-    from ..fast.optim import BlockedSGDMomentum  # here: mnist_cnn.fast.optim imports .optim
+    from mnist_cnn.fast.optim import BlockedSGDMomentum  # here: mnist_cnn.fast.optim imports .optim
 
     # The hot path (mnist_cnn.fast): the step on threads of its own, equal to the readable
     # loss_and_grads and SGDMomentum to rounding.

@@ -10,12 +10,12 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from ..architecture import SEED, Architecture
-from ..fast.infer import predict_fast
-from ..fast.step import Workspace
-from ..reference import layers
-from ..reference import network as net
-from ..validate import require_labels, require_ndim, require_positive_int
+from mnist_cnn.architecture import SEED, Architecture
+from mnist_cnn.fast.infer import predict_fast
+from mnist_cnn.fast.step import Workspace
+from mnist_cnn.reference import layers
+from mnist_cnn.reference import network as net
+from mnist_cnn.validate import require_labels, require_ndim, require_positive_int
 
 __all__ = ["accuracy", "confusion_matrix", "evaluate", "predict"]
 

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..validate import require_float_array, require_positive_int
+from mnist_cnn.validate import require_float_array, require_positive_int
 
 __all__ = [
     "GradCheckRow",
@@ -372,7 +372,7 @@ def pool_tie_report(
     -------
     PoolTieReport
     """
-    from ..reference.im2col import im2col  # the receptive field of every conv output
+    from mnist_cnn.reference.im2col import im2col  # the receptive field of every conv output
 
     N, C_out, H_c, W_c = z_conv.shape
     H_p, W_p = (H_c - pool) // pool + 1, (W_c - pool) // pool + 1

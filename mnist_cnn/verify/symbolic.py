@@ -52,8 +52,8 @@ from fractions import Fraction
 import numpy as np
 import sympy as sp
 
-from ..architecture import PARAM_NAMES, Architecture, output_size
-from ..validate import require_positive_int
+from mnist_cnn.architecture import PARAM_NAMES, Architecture, output_size
+from mnist_cnn.validate import require_positive_int
 
 __all__ = [
     "TINY",

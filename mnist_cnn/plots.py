@@ -24,7 +24,7 @@ from matplotlib.colors import to_rgb
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
-from ..validate import require_ndim
+from mnist_cnn.validate import require_ndim
 
 __all__ = [
     "BOOK_STYLE",
@@ -389,8 +389,8 @@ def show_timings(rows, title: str | None = None) -> Figure:
 
     Parameters
     ----------
-    rows : sequence of mnist_cnn.bench.TimingRow
-        As returned by :func:`mnist_cnn.bench.conv_forward_timings`.
+    rows : sequence of mnist_cnn.book.bench.TimingRow
+        As returned by :func:`mnist_cnn.book.bench.conv_forward_timings`.
     title : str, optional
 
     Returns

@@ -1,4 +1,4 @@
-"""``python -m mnist_cnn.bench [conv|train]``: time the book's implementations on this machine.
+"""``python -m mnist_cnn.book.bench [conv|train]``: time the book's implementations on this machine.
 
 * ``conv`` (the default): the forward convolution of one batch in the book's
   four forms, checked against each other before they are timed
@@ -13,7 +13,7 @@ the ratios of one run, whose rounds alternate between the frameworks, are
 more stable than the absolute numbers. To see what the OpenBLAS kernel
 override costs, run the command once as it is and once with both variables
 unset for that command alone:
-``env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python -m mnist_cnn.bench train``.
+``env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python -m mnist_cnn.book.bench train``.
 PyTorch is optional and pinned in the ``bench`` extra
 (``pip install -e '.[bench]'``, the CPU wheel).
 """
@@ -25,11 +25,9 @@ import sys
 
 import numpy as np
 
-from ..architecture import output_size
-from ..tools.runtime import blas_threads, machine_summary, set_blas_threads
-from ..validate import require_allocation
-from .conv import conv_forward_timings
-from .step import (
+from mnist_cnn.architecture import output_size
+from mnist_cnn.book.bench.conv import conv_forward_timings
+from mnist_cnn.book.bench.step import (
     format_layer_table,
     format_limits,
     format_phases,
@@ -37,7 +35,9 @@ from .step import (
     layer_timings,
     throughput,
 )
-from .timing import format_table
+from mnist_cnn.book.bench.timing import format_table
+from mnist_cnn.tools.runtime import blas_threads, machine_summary, set_blas_threads
+from mnist_cnn.validate import require_allocation
 
 __all__ = ["main"]
 
@@ -191,13 +191,14 @@ def _run_train(args: argparse.Namespace) -> str:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m mnist_cnn.bench",
+        prog="python -m mnist_cnn.book.bench",
         description=(
             "Time the book's implementations on this machine. With no subcommand, runs "
             "'conv' (options may follow directly); its defaults are the seed network: a batch "
             "of 64 MNIST-sized images, 20 filters 5x5."
         ),
-        epilog="'python -m mnist_cnn.bench SUBCOMMAND --help' lists the options of one benchmark.",
+        epilog=("'python -m mnist_cnn.book.bench SUBCOMMAND --help' lists the options of one "
+                "benchmark."),
     )
     sub = parser.add_subparsers(dest="what", metavar="SUBCOMMAND")
     conv_help = "conv forward per batch: loops vs per-channel vs channel-parallel im2col vs einsum"
@@ -210,7 +211,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Command-line entry point of ``python -m mnist_cnn.bench``.
+    """Command-line entry point of ``python -m mnist_cnn.book.bench``.
 
     Parameters
     ----------

@@ -1,4 +1,4 @@
-"""``python -m mnist_cnn.bench train``: the training step, layer by layer, and against PyTorch.
+"""``python -m mnist_cnn.book.bench train``: the training step, layer by layer, and against PyTorch.
 
 What this is: the training step (the hot path of :mod:`mnist_cnn.fast` that
 ``train`` runs), inference and a whole epoch of the network in images per
@@ -32,17 +32,22 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..architecture import SEED, Architecture
-from ..fast.pool import maxpool_backward_fast, maxpool_forward_fast
-from ..reference import layers
-from ..reference import network as net
-from ..tools.runtime import blas_threads
-from ..train.loop import train_step
-from ..train.optim import SGDMomentum
-from .limits import flops_per_image, inference_flops_per_image, parameter_count, update_bytes
-from .timing import time_call
-from .worker import seed_batch as _seed_batch
-from .worker import torch_errors, torch_network
+from mnist_cnn.architecture import SEED, Architecture
+from mnist_cnn.book.bench.limits import (
+    flops_per_image,
+    inference_flops_per_image,
+    parameter_count,
+    update_bytes,
+)
+from mnist_cnn.book.bench.timing import time_call
+from mnist_cnn.book.bench.worker import seed_batch as _seed_batch
+from mnist_cnn.book.bench.worker import torch_errors, torch_network
+from mnist_cnn.fast.pool import maxpool_backward_fast, maxpool_forward_fast
+from mnist_cnn.reference import layers
+from mnist_cnn.reference import network as net
+from mnist_cnn.reference.optim import SGDMomentum
+from mnist_cnn.tools.runtime import blas_threads
+from mnist_cnn.train.loop import train_step
 
 #: Seconds of untimed calls at the start of each round of the step and of inference: after
 #: the pause before a round, the first ~50 ms of work run slower (idle cores and threads wake
@@ -265,7 +270,7 @@ def check_against_torch(batch: int = 64, seed: int = 0) -> tuple[float, float]:
 
     Same He-initialised float32 weights and batch as the workers time. Runs in
     this process (it imports PyTorch); :func:`throughput` asks its PyTorch
-    worker for the same numbers (:func:`mnist_cnn.bench.worker.torch_errors`)
+    worker for the same numbers (:func:`mnist_cnn.book.bench.worker.torch_errors`)
     and asserts them the same way, so that PyTorch stays out of the caller.
 
     Returns
@@ -301,7 +306,8 @@ class _Worker:
                  epoch_images: int) -> None:
         self.framework = framework
         # -c, not -m: the package is imported first, so runpy would warn about a re-import.
-        command = [sys.executable, "-c", "import sys; from mnist_cnn.bench.worker import main; "
+        command = [sys.executable, "-c",
+                   "import sys; from mnist_cnn.book.bench.worker import main; "
                    "sys.exit(main(sys.argv[1:]))", framework,
                    "--threads", str(threads), "--batch", str(batch), "--seed", str(seed),
                    "--epoch-images", str(epoch_images)]

@@ -2,10 +2,10 @@
 
 ``latex`` reads the book's LaTeX (a small parser and a numpy evaluator); ``check`` holds the
 twins (which package function computes each equation's left-hand side, on which tiny
-instances) and the command ``python -m mnist_cnn.equations check NOTEBOOK...``.
+instances) and the command ``python -m mnist_cnn.book.equations check NOTEBOOK...``.
 """
 
-from .check import (
+from mnist_cnn.book.equations.check import (
     EXEMPT,
     PACKAGE,
     TWINS,

@@ -1,7 +1,7 @@
 """Check the typeset equations of the chapters against the package, entry by entry.
 
 What this is: the machine check of the LaTeX the reader reads. For every ``\\tag``ged
-display in the notebooks' markdown, :mod:`mnist_cnn.equations.latex` parses the equation
+display in the notebooks' markdown, :mod:`mnist_cnn.book.equations.latex` parses the equation
 as written, evaluates its right-hand side on tiny random float64 instances (several shapes, with
 ``S = 2``, ``P = 1``, ``C_in > 1`` and ties in the max-pool windows), and compares it with
 what the package computes for the left-hand side. Change an index, a limit, a factor or a
@@ -13,7 +13,7 @@ equations. The package is reached only through :data:`PACKAGE`, one table.
 
 Command line::
 
-    python -m mnist_cnn.equations check notebooks/*.ipynb
+    python -m mnist_cnn.book.equations check notebooks/*.ipynb
 
 prints one line per equation, ``(1.3) ok, max error 2e-16``, and exits 1 on any mismatch,
 unread clause or untied tag. :func:`typeset_results` gives the same as data, tag -> result,
@@ -37,7 +37,7 @@ from pathlib import Path
 import numpy as np
 
 from mnist_cnn import architecture
-from mnist_cnn.equations.latex import (
+from mnist_cnn.book.equations.latex import (
     Display,
     Evaluator,
     LatexError,
@@ -47,8 +47,8 @@ from mnist_cnn.equations.latex import (
     Tensor,
     parse_display,
 )
-from mnist_cnn.reference import im2col, layers, loops
-from mnist_cnn.train import loop, metrics, optim
+from mnist_cnn.reference import im2col, layers, loops, optim
+from mnist_cnn.train import loop, metrics
 
 __all__ = ["PACKAGE", "TWINS", "EXEMPT", "Result", "extract_displays", "book_notebooks",
            "check_display", "typeset_results", "typeset_results_of", "ledger_summary", "main"]
@@ -756,8 +756,8 @@ def check_display(display: Display, twin: Twin) -> Result:
 
     Parameters
     ----------
-    display : mnist_cnn.equations.latex.Display
-        The parsed equation, :func:`mnist_cnn.equations.latex.parse_display`.
+    display : mnist_cnn.book.equations.latex.Display
+        The parsed equation, :func:`mnist_cnn.book.equations.latex.parse_display`.
     twin : Twin
         Its entry in :data:`TWINS`.
 
@@ -913,7 +913,7 @@ def _tag_key(tag: str) -> tuple:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m mnist_cnn.equations check NOTEBOOK...``.
+    """``python -m mnist_cnn.book.equations check NOTEBOOK...``.
 
     Prints one line per equation (``(1.3) ok, max error 4e-15 (4 instances)``) and a
     count with the time taken.
@@ -928,7 +928,7 @@ def main(argv: list[str] | None = None) -> int:
     int
         0 if every tag is checked or exempt, 1 on any mismatch, unread clause or untied tag.
     """
-    parser = argparse.ArgumentParser(prog="python -m mnist_cnn.equations",
+    parser = argparse.ArgumentParser(prog="python -m mnist_cnn.book.equations",
                                      description="Check the typeset equations of notebooks.")
     sub = parser.add_subparsers(dest="command", required=True)
     check = sub.add_parser("check", help="check every tagged display of the notebooks")

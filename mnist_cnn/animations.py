@@ -8,7 +8,7 @@ to the argmax of its window, the first maximum on a tie, Eq. (4.11)). Each retur
 ``IPython.display.HTML`` made by matplotlib's ``FuncAnimation.to_jshtml``: the frames are
 embedded PNGs and the player is inline JavaScript, so it plays in JupyterLab, in the static
 HTML and in the slides with no network and no ffmpeg.
-``python -m mnist_cnn.book.animations notebooks/*.ipynb`` inserts the three animation cells into
+``python -m mnist_cnn.animations notebooks/*.ipynb`` inserts the three animation cells into
 chapters 2-4 after the still pictures they animate (idempotent, see ``CELLS``).
 What this is not: a check. The matrices drawn are computed by ``mnist_cnn.im2col`` and
 ``mnist_cnn.layers``, and each function asserts that what it draws equals them.
@@ -24,8 +24,8 @@ import numpy as np
 from matplotlib.animation import FuncAnimation
 from matplotlib.patches import Rectangle
 
-from ..reference import layers
-from ..reference.im2col import im2col, im2col_per_channel
+from mnist_cnn.reference import layers
+from mnist_cnn.reference.im2col import im2col, im2col_per_channel
 
 DPI = 80  # frames are small PNGs: each animation stays well under 1 MB
 INTERVAL_MS = 900
@@ -368,7 +368,7 @@ if __name__ == "__main__":
 
     import nbformat
 
-    from ..tools.files import atomic_write_text
+    from mnist_cnn.tools.files import atomic_write_text
 
     for name in sys.argv[1:]:
         path = Path(name)

@@ -26,7 +26,7 @@ from collections.abc import Mapping, MutableMapping
 
 import numpy as np
 
-from ..validate import checked, require_float_array, require_positive_int
+from mnist_cnn.validate import checked, require_float_array, require_positive_int
 
 __all__ = ["SGDMomentum", "check_hyperparameters", "learning_rate"]
 

@@ -15,7 +15,7 @@ with a *referee*. Its kind is one of
 * ``independent`` -- the referee does not share the formula under test: the
   loop reference for a vector form (or a numpy one-liner for the loops), scipy,
   centred finite differences, exact sympy, a hand computation, or the typeset
-  equation itself (``mnist_cnn.equations``, when present);
+  equation itself (``mnist_cnn.book.equations``, when present);
 * ``consistency`` -- the same computation reached another way (both sides call
   the same helper, or one restates the other's line). Kept only where it
   teaches something, and never counted as verification;
@@ -415,7 +415,7 @@ _MODULES = {
     "pool": "mnist_cnn.fast.pool",
     "gradcheck": "mnist_cnn.verify.gradcheck",
     "symbolic": "mnist_cnn.verify.symbolic",
-    "optim": "mnist_cnn.train.optim",
+    "optim": "mnist_cnn.reference.optim",
     "loop": "mnist_cnn.train.loop",
     "metrics": "mnist_cnn.train.metrics",
 }
@@ -511,13 +511,13 @@ def summary(checks: Iterable[Check] = CHECKS) -> dict[str, int]:
 
 
 def typeset_checks(results) -> list[Check]:
-    """An independent check per equation ``mnist_cnn.equations`` checked from its typeset form.
+    """An independent check per equation ``mnist_cnn.book.equations`` checked from its typeset form.
 
     Parameters
     ----------
     results : mapping of str to Result or dict
-        Tag -> result, from ``mnist_cnn.equations.check.typeset_results`` or the JSON of
-        ``python -m mnist_cnn.equations check --json``; only ``status == "ok"`` counts.
+        Tag -> result, from ``mnist_cnn.book.equations.check.typeset_results`` or the JSON of
+        ``python -m mnist_cnn.book.equations check --json``; only ``status == "ok"`` counts.
 
     Returns
     -------
@@ -528,9 +528,9 @@ def typeset_checks(results) -> list[Check]:
     for tag, result in results.items():
         status = result["status"] if isinstance(result, dict) else result.status
         if status == "ok" and tag in EQUATIONS:
-            checks.append(Check(f"({tag})", "typeset LaTeX vs the package (mnist_cnn.equations)",
+            checks.append(Check(f"({tag})", "typeset LaTeX vs the package (book.equations)",
                                 "independent", "typeset form",
-                                where="python -m mnist_cnn.equations check"))
+                                where="python -m mnist_cnn.book.equations check"))
     return checks
 
 
@@ -545,7 +545,7 @@ def format_ledger(chapters: Iterable[int] = range(6), width: int = 88, typeset=N
     chapters : iterable of int
     width : int
     typeset : mapping, optional
-        Results of ``mnist_cnn.equations`` (see :func:`typeset_checks`): the equations
+        Results of ``mnist_cnn.book.equations`` (see :func:`typeset_checks`): the equations
         checked from their typeset form get that check too.
     """
     chapters = set(chapters)

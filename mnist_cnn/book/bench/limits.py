@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..architecture import SEED, Architecture
+from mnist_cnn.architecture import SEED, Architecture
 
 __all__ = [
     "OVERRIDE_VARIABLES",
@@ -169,7 +169,7 @@ class BlasDescription:
 
 def blas_description() -> BlasDescription:
     """Describe numpy's BLAS in this process (call it in the process being measured)."""
-    from ..tools.runtime import _numpy_blas
+    from mnist_cnn.tools.runtime import _numpy_blas
 
     info = _numpy_blas() or {}
     override = ", ".join(f"{k}={os.environ[k]}" for k in OVERRIDE_VARIABLES if k in os.environ)

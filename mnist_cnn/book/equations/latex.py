@@ -4,7 +4,7 @@ What this is: a recursive-descent parser for the subset of LaTeX the chapters ty
 (indexed symbols, sums and maxima with limits, floor, ``\\bmod``, fractions, ``\\exp``,
 ``\\log``, ``\\cos``, cases, indicators ``\\mathbb 1[...]``, set counts ``\\#\\{n : ...\\}``,
 ``\\arg\\max``) and an evaluator that computes an expression on numbers, with every free
-index an axis of a broadcast numpy array. :mod:`mnist_cnn.equations.check` uses it to compare
+index an axis of a broadcast numpy array. :mod:`mnist_cnn.book.equations.check` uses it to compare
 the typeset equations with the package, entry by entry.
 
 What this is not: a general LaTeX reader. Anything outside the subset raises

@@ -10,9 +10,9 @@ the tests only if every one passes; it is then run against the notebooks'
 checks (the chapters that use the file, executed with nbclient: their assert
 cells). A mutant is *killed* when something fails. Run::
 
-    python -m mnist_cnn.verify.mutants            # all, 2 workers
-    python -m mnist_cnn.verify.mutants --list     # the table
-    python -m mnist_cnn.verify.mutants conv-stride-ignored pool-tie-last
+    python -m mnist_cnn.book.mutants            # all, 2 workers
+    python -m mnist_cnn.book.mutants --list     # the table
+    python -m mnist_cnn.book.mutants conv-stride-ignored pool-tie-last
 
 The last line printed is ``killed K of N``; the exit status is 0 only if K = N.
 
@@ -290,7 +290,7 @@ def run_one(mutant: Mutant, timeout: int = 900) -> tuple[str, float]:
 
 def main(argv: list[str] | None = None) -> int:
     """Command line: run the mutants, print one line each, then ``killed K of N``."""
-    parser = argparse.ArgumentParser(prog="python -m mnist_cnn.verify.mutants",
+    parser = argparse.ArgumentParser(prog="python -m mnist_cnn.book.mutants",
                                      description=__doc__.split("\n\n")[0])
     parser.add_argument("names", nargs="*", help="run only these mutants")
     parser.add_argument("--list", action="store_true", help="print the table and exit")

@@ -1,4 +1,4 @@
-"""Benchmarks, a maintainer's and a curious reader's tool: ``python -m mnist_cnn.bench``.
+"""Benchmarks, a maintainer's and a curious reader's tool: ``python -m mnist_cnn.book.bench``.
 
 * :mod:`.timing` -- best-of-N wall time and a table;
 * :mod:`.conv` -- the convolution in the book's four forms;
@@ -8,8 +8,8 @@
 * :mod:`.cli` -- the command line.
 """
 
-from .conv import conv_forward_timings
-from .step import (
+from mnist_cnn.book.bench.conv import conv_forward_timings
+from mnist_cnn.book.bench.step import (
     LayerTiming,
     Throughput,
     check_against_torch,
@@ -21,7 +21,7 @@ from .step import (
     throughput,
     torch_network,
 )
-from .timing import TimingRow, format_table, time_call
+from mnist_cnn.book.bench.timing import TimingRow, format_table, time_call
 
 __all__ = [
     "LayerTiming",

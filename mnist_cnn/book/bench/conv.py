@@ -1,4 +1,4 @@
-"""``python -m mnist_cnn.bench conv``: the forward convolution in the book's four forms.
+"""``python -m mnist_cnn.book.bench conv``: the forward convolution in the book's four forms.
 
 What this is: loops (Eq. (1.3)), per-channel im2col (Eqs. (2.3)/(2.4)),
 channel-parallel im2col (Eq. (3.3)) and a tensordot over the windows, checked
@@ -11,9 +11,9 @@ from collections.abc import Callable
 
 import numpy as np
 
-from ..reference import layers
-from ..reference.loops import conv_forward_loops
-from .timing import TimingRow, time_call
+from mnist_cnn.book.bench.timing import TimingRow, time_call
+from mnist_cnn.reference import layers
+from mnist_cnn.reference.loops import conv_forward_loops
 
 __all__ = ["conv_forward_timings"]
 

@@ -29,8 +29,7 @@ from typing import IO, Any
 
 import numpy as np
 
-from ..tools.files import atomic_write_bytes
-from .load import (
+from mnist_cnn.data.load import (
     DATA_RELATIVE_PATH,
     IMAGE_PIXELS,
     IMAGE_SIDE,
@@ -44,6 +43,7 @@ from .load import (
     default_data_path,
     sha256_of_file,
 )
+from mnist_cnn.tools.files import atomic_write_bytes
 
 __all__ = [
     "BuildResult",

@@ -1,6 +1,6 @@
 """One framework in a process of its own, timed on request: the other half of ``bench train``.
 
-What this is: ``python -m mnist_cnn.bench.worker {numpy,torch} --threads T ...``
+What this is: ``python -m mnist_cnn.book.bench.worker {numpy,torch} --threads T ...``
 builds the seed network, its optimiser and a batch, warms up, and then
 answers one JSON request per line on stdin with one JSON line on stdout:
 
@@ -20,7 +20,7 @@ Why a process of its own: after numpy's BLAS calls, OpenBLAS's worker
 threads keep spinning for a while, waiting for the next call; in a shared
 process they take the cores from PyTorch's threads (and the other way round),
 so whichever runs second looks slower than it is. The parent
-(:func:`mnist_cnn.bench.step.throughput`) alternates rounds between a numpy
+(:func:`mnist_cnn.book.bench.step.throughput`) alternates rounds between a numpy
 worker and a PyTorch worker and keeps each one's best.
 What this is not: a public API; it trusts its parent.
 """
@@ -35,9 +35,9 @@ from collections.abc import Callable
 
 import numpy as np
 
-from ..architecture import SEED
-from ..reference import network as net
-from .limits import blas_description, copy_bandwidth, gemm_rate
+from mnist_cnn.architecture import SEED
+from mnist_cnn.book.bench.limits import blas_description, copy_bandwidth, gemm_rate
+from mnist_cnn.reference import network as net
 
 LR, MOMENTUM, WEIGHT_DECAY = 0.01, 0.9, 5e-4
 
@@ -106,7 +106,7 @@ def torch_errors(batch: int, seed: int) -> tuple[float, float]:
     import torch
     import torch.nn.functional as F
 
-    from ..verify.gradcheck import relative_error
+    from mnist_cnn.verify.gradcheck import relative_error
 
     x, labels, params = seed_batch(batch, seed)
     model = torch_network(params)
@@ -132,7 +132,7 @@ def seed_batch(batch: int, seed: int):
 
 def _epoch_batches(images: np.ndarray, labels: np.ndarray, batch: int, seed: int):
     """The training loop's data path: a seeded permutation, batches, random shifts of 2 px."""
-    from ..train.loop import random_shifts, shift_images
+    from mnist_cnn.train.loop import random_shifts, shift_images
 
     rng = np.random.default_rng(seed)
     order = rng.permutation(len(labels))
@@ -143,10 +143,10 @@ def _epoch_batches(images: np.ndarray, labels: np.ndarray, batch: int, seed: int
 
 
 def _numpy_calls(args) -> tuple[dict[str, Callable[[], object]], dict[str, float]]:
-    from ..fast.infer import predict_fast
-    from ..fast.optim import BlockedSGDMomentum
-    from ..fast.step import Workspace
-    from ..train.loop import train_step
+    from mnist_cnn.fast.infer import predict_fast
+    from mnist_cnn.fast.optim import BlockedSGDMomentum
+    from mnist_cnn.fast.step import Workspace
+    from mnist_cnn.train.loop import train_step
 
     # What mnist_cnn.train.loop.train runs: the hot path of mnist_cnn.fast on --threads threads.
     x, labels, params = seed_batch(args.batch, args.seed)
@@ -161,7 +161,7 @@ def _numpy_calls(args) -> tuple[dict[str, Callable[[], object]], dict[str, float
         "info": lambda: dict(blas_description().__dict__, version=np.__version__),
     }
     if args.epoch_images:
-        from ..data import load_mnist
+        from mnist_cnn.data import load_mnist
 
         images, targets = load_mnist("train", np.float32)
         images, targets = images[: args.epoch_images], targets[: args.epoch_images]
@@ -206,7 +206,7 @@ def _torch_calls(args) -> tuple[dict[str, Callable[[], object]], None]:
         "check": lambda: torch_errors(args.batch, args.seed),
     }
     if args.epoch_images:
-        from ..data import load_mnist
+        from mnist_cnn.data import load_mnist
 
         images, targets = load_mnist("train", np.float32)
         images, targets = images[: args.epoch_images], targets[: args.epoch_images]
@@ -221,14 +221,14 @@ def _torch_calls(args) -> tuple[dict[str, Callable[[], object]], None]:
 
 def main(argv: list[str] | None = None) -> int:
     """Serve timing requests, one JSON line in, one JSON line out, until stdin closes."""
-    parser = argparse.ArgumentParser(prog="python -m mnist_cnn.bench.worker")
+    parser = argparse.ArgumentParser(prog="python -m mnist_cnn.book.bench.worker")
     parser.add_argument("framework", choices=["numpy", "torch"])
     parser.add_argument("--threads", type=int, required=True)
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--epoch-images", type=int, default=0)
     args = parser.parse_args(argv)
-    from ..tools.runtime import set_blas_threads
+    from mnist_cnn.tools.runtime import set_blas_threads
 
     set_blas_threads(args.threads)
     calls, phases = (_numpy_calls if args.framework == "numpy" else _torch_calls)(args)
