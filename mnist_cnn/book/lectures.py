@@ -250,18 +250,32 @@ def _img(data: str, width: int, height: int, alt: str, css: str = "") -> str:
             f'height="{height}" alt="{html.escape(alt)}">')
 
 
+def _size(spec: str) -> tuple[int, int]:
+    """A figure's box in CSS px: the recipe's, or ``WxH`` given after its name in the source."""
+    from mnist_cnn.book import lecture_figures
+
+    name, *args = spec.split()
+    given = [a for a in args if re.fullmatch(r"\d+x\d+", a)]
+    if given:
+        width, height = map(int, given[0].split("x"))
+        return width, height
+    return lecture_figures.RECIPES[name].size
+
+
 def _figure(spec: str, frames: bool) -> str:
     from mnist_cnn.book import lecture_figures
 
     name, *args = spec.split()
+    args = [a for a in args if not re.fullmatch(r"\d+x\d+", a)]
     recipe = lecture_figures.RECIPES.get(name)
     if recipe is None:
         raise KeyError(f"no figure recipe {name!r}; known: {sorted(lecture_figures.RECIPES)}")
-    width, height = recipe.size
+    width, height = _size(spec)
     if not frames:
         return (f'<figure class="pic" data-figure="{name}">'
                 f'{_img(_png(recipe.draw(), width, height), width, height, recipe.alt)}</figure>')
-    fig, draw, count = recipe.draw()
+    made = recipe.draw()
+    fig, draw, count = made.fig, made.draw, made.count
     chosen = [int(a) for a in args[0].split(",")] if args else list(range(count))
     fig.set_size_inches(width / FIGURE_DPI, height / FIGURE_DPI)
     images = []
@@ -320,18 +334,18 @@ def render_slide(slide: Slide, equations: Equations) -> str:
     parts = [render_block(kind, text, frag, equations) for kind, text, frag in slide.blocks]
     body = "\n".join(parts)
     body = re.sub(r"</ul>\s*<ul>", "", body)  # consecutive bullets make one list
-    pictures = [k for k, _, _ in slide.blocks if k in ("fig", "frames")]
     layout = ""
-    if pictures:
-        from mnist_cnn.book import lecture_figures
-
-        name = next(t for k, t, _ in slide.blocks if k in ("fig", "frames")).split()[0]
-        if lecture_figures.RECIPES[name].size[0] <= 760:
-            pic = next(p for p in parts if p.startswith("<figure"))
-            text = "\n".join(p for p in parts if p is not pic)
-            text = re.sub(r"</ul>\s*<ul>", "", text)
-            body = f'<div class="row"><div class="left">{pic}</div><div class="right">{text}</div></div>'
-            layout = " side"
+    pictures = [t for k, t, _ in slide.blocks if k in ("fig", "frames")]
+    if pictures and _size(pictures[0])[0] <= 760:
+        # a narrow figure on the left, the words on the right, the equations below both
+        pic = next(p for p in parts if p.startswith("<figure"))
+        words = [p for (k, _, _), p in zip(slide.blocks, parts, strict=True)
+                 if p is not pic and k != "eq"]
+        eqs = [p for (k, _, _), p in zip(slide.blocks, parts, strict=True) if k == "eq"]
+        text = re.sub(r"</ul>\s*<ul>", "", "\n".join(words))
+        body = (f'<div class="row"><div class="left">{pic}</div><div class="right">{text}'
+                f'</div></div>\n' + "\n".join(eqs))
+        layout = " side"
     title = _inline(slide.title).removeprefix("<p>").removesuffix("</p>")
     notes = _inline(slide.notes) if slide.notes else ""
     aside = f'\n<aside class="notes">{notes}</aside>' if notes else ""
@@ -355,6 +369,7 @@ window.MathJax = {{
     pageReady: function () {{
       return MathJax.startup.defaultPageReady().then(function () {{
         document.body.setAttribute('data-math', 'typeset');
+        if (window.Reveal && Reveal.isReady()) {{ fitEquations(Reveal.getCurrentSlide()); }}
       }});
     }}
   }}
@@ -369,6 +384,24 @@ window.MathJax = {{
 <script src="_assets/reveal/dist/reveal.js"></script>
 <script src="_assets/reveal/plugin/notes/notes.js"></script>
 <script>
+// A display wider than the slide is set smaller, 1 px at a time, never below 24 px (MathJax
+// does not break lines). The test fails a slide whose maths ends smaller than its prose.
+function fitEquations(slide) {{
+  if (!slide || !document.body.hasAttribute('data-math')) return;
+  slide.querySelectorAll('.eq').forEach(function (eq) {{
+    var box = eq.querySelector('mjx-container');
+    if (!box) return;
+    eq.style.fontSize = '';
+    var size = parseFloat(getComputedStyle(eq).fontSize);
+    var room = slide.clientWidth - 48;
+    while (size > 24 && box.firstElementChild.getBoundingClientRect().width / Reveal.getScale() > room) {{
+      size -= 1;
+      eq.style.fontSize = size + 'px';
+    }}
+  }});
+}}
+Reveal.on('ready', function (event) {{ fitEquations(event.currentSlide); }});
+Reveal.on('slidechanged', function (event) {{ fitEquations(event.currentSlide); }});
 Reveal.initialize({{
   width: {width}, height: {height}, margin: 0, center: false, hash: true,
   controls: true, progress: true, slideNumber: 'c/t', transition: 'none',
