@@ -108,7 +108,9 @@ def im2col_frames(image: np.ndarray, kernel: int = 3) -> Frames:
     window = Rectangle((-0.5, -0.5), kernel, kernel, fill=False, ec="red", lw=3)
     ax_img.add_patch(window)
     partial = np.full_like(X, np.nan)
-    matrix = ax_mat.imshow(partial, cmap="gray_r", vmin=vmin, vmax=vmax, aspect="auto")
+    unfilled = plt.get_cmap("gray_r").copy()
+    unfilled.set_bad("#d6e4f5")  # columns not filled yet: pale blue, not white (= 0)
+    matrix = ax_mat.imshow(partial, cmap=unfilled, vmin=vmin, vmax=vmax, aspect="auto")
     column = Rectangle((-0.5, -0.5), 1, kernel * kernel, fill=False, ec="red", lw=3)
     ax_mat.add_patch(column)
     _one_based_ticks(ax_mat, X.shape)
@@ -182,7 +184,9 @@ def channel_stacking_frames(x: np.ndarray, kernel: int = 2) -> Frames:
         windows.append(Rectangle((-0.5, -0.5), kernel, kernel, fill=False, ec="red", lw=3))
         ax.add_patch(windows[-1])
     partial = np.full_like(X_col, np.nan)
-    matrix = ax_mat.imshow(partial, cmap="viridis", vmin=vmin, vmax=vmax, aspect="auto")
+    unfilled = plt.get_cmap("viridis").copy()
+    unfilled.set_bad("#eeeeee")  # columns not filled yet
+    matrix = ax_mat.imshow(partial, cmap=unfilled, vmin=vmin, vmax=vmax, aspect="auto")
     for c in range(1, C_in):
         ax_mat.axhline(c * KK - 0.5, color="white", lw=3)
     ax_mat.set_yticks([c * KK + (KK - 1) / 2 for c in range(C_in)])
