@@ -325,7 +325,8 @@ def render_block(kind: str, text: str, fragment: bool, equations: Equations) -> 
         body = "\n".join(text.splitlines()[1:-1])
         return f'<pre class="code{css}"><code>{html.escape(body)}</code></pre>'
     if text.startswith("- "):
-        return f'<ul><li class="{css.strip()}">{_inline(text[2:]).removeprefix("<p>").removesuffix("</p>")}</li></ul>'
+        item = _inline(text[2:]).removeprefix("<p>").removesuffix("</p>")
+        return f'<ul><li class="{css.strip()}">{item}</li></ul>'
     return _inline(text).replace("<p>", f'<p class="{css.strip()}">', 1)
 
 
@@ -394,7 +395,10 @@ function fitEquations(slide) {{
     eq.style.fontSize = '';
     var size = parseFloat(getComputedStyle(eq).fontSize);
     var room = slide.clientWidth - 48;
-    while (size > 24 && box.firstElementChild.getBoundingClientRect().width / Reveal.getScale() > room) {{
+    var wide = function () {{
+      return box.firstElementChild.getBoundingClientRect().width / Reveal.getScale() > room;
+    }};
+    while (size > 24 && wide()) {{
       size -= 1;
       eq.style.fontSize = size + 'px';
     }}

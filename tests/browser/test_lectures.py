@@ -7,8 +7,7 @@ so an edited notebook changes the slide). Fragments are all shown before a slide
 so the fully built-up slide must fit.
 
 The decks come from ``$MNIST_CNN_LECTURES`` (``make test`` builds them first) or are built here.
-``python -m tests.browser.test_lectures`` is not a thing: run ``pytest tests/browser/test_lectures.py
--s`` to see the per-deck table (the numbers of the closing note of issue 21).
+Run ``pytest tests/browser/test_lectures.py -s`` to see the numbers of each deck.
 """
 
 from __future__ import annotations
