@@ -587,17 +587,17 @@ def show_network(rows, highlight: Sequence[str] = (), backward: bool = False,
     rows = list(rows)
     fig, ax = plt.subplots(figsize=(MAX_WIDTH, 2.2), layout="constrained")
     ax.set_xlim(-0.6, len(rows) - 0.4)
-    ax.set_ylim(-1.25, 1.0)
+    ax.set_ylim(-1.0 if backward else -0.5, 0.7)
     ax.axis("off")
     for k, row in enumerate(rows):
         on = row.name in highlight
-        ax.add_patch(Rectangle((k - 0.42, -0.35), 0.84, 0.9, facecolor="#fde0c5" if on else
+        ax.add_patch(Rectangle((k - 0.45, -0.35), 0.9, 0.9, facecolor="#fde0c5" if on else
                                "#eeeeee", edgecolor="tab:red" if on else "0.5", linewidth=2))
         ax.text(k, 0.32, row.name, ha="center", va="center", fontweight="bold")
-        ax.text(k, -0.1, "\n".join(str(s) for s in row.shape[1:]) or "-", ha="center",
+        ax.text(k, -0.05, "×".join(str(s) for s in row.shape[1:]), ha="center",
                 va="center", fontsize=11)
         if k:
-            start, end = (k - 0.42, k - 1 + 0.42) if backward else (k - 1 + 0.42, k - 0.42)
+            start, end = (k - 0.45, k - 1 + 0.45) if backward else (k - 1 + 0.45, k - 0.45)
             ax.annotate("", (end, 0.1), (start, 0.1),
                         arrowprops={"arrowstyle": "-|>", "color": "tab:red" if backward else "k",
                                     "lw": 1.5})
