@@ -9,10 +9,11 @@ STAMP  := $(VENV)/.installed-from-pyproject
 
 NOTEBOOKS := $(sort $(wildcard notebooks/*.ipynb))
 
-SLIDES  := build/slides
+WALKTHROUGH := build/walkthrough
+LECTURES := build/lectures
 STUDENT := build/student
 
-.PHONY: all book site test lint lab clean help slides student tag-notebooks mutants
+.PHONY: all book site test lint lab clean help walkthrough lectures student tag-notebooks mutants
 
 all: help
 
@@ -20,10 +21,11 @@ help:
 	@echo "make lab      start JupyterLab on notebooks/ (start with 00_notation_and_data.ipynb;"
 	@echo "              live slides: Alt+R, jupyterlab-rise)"
 	@echo "make site     build the HTML book from the stored notebooks: build/site/index.html"
-	@echo "make slides   one offline reveal.js deck per chapter in $(SLIDES)/"
+	@echo "make lectures one 50-minute lecture deck per chapter 01-06 in $(LECTURES)/ (offline)"
+	@echo "make walkthrough  each notebook paged as reveal.js slides in $(WALKTHROUGH)/ (not a lecture)"
 	@echo "make student  the student edition (no solutions, checked answers) in $(STUDENT)/"
 	@echo "make book     RE-EXECUTE every notebook in notebooks/ in order, outputs written in place"
-	@echo "make test     ruff + actionlint + the typeset equations + site, slides, student +"
+	@echo "make test     ruff + actionlint + the typeset equations + site, lectures, walkthrough, student +"
 	@echo "              pytest (tests/ with the browser tests; doctests in mnist_cnn/) + nbval"
 	@echo "make mutants  mutation testing: every wrong equation of the table must be caught"
 	@echo "make clean  remove what the build made (not the data)"
@@ -43,8 +45,13 @@ book: $(STAMP)
 site: $(STAMP)
 	$(BIN)/python docs/build.py --out build/site
 
-slides: $(STAMP)
-	$(BIN)/python -m mnist_cnn.book.slides build $(NOTEBOOKS) --out $(SLIDES)
+# A walk through the notebook, cell by cell, as slides (RISE's metadata): for reading, not teaching.
+walkthrough: $(STAMP)
+	$(BIN)/python -m mnist_cnn.book.slides build $(NOTEBOOKS) --out $(WALKTHROUGH)
+
+# The lectures: lectures/NN_*.md, equations pulled from the notebooks by tag, figures drawn.
+lectures: $(STAMP)
+	$(BIN)/python -m mnist_cnn.book.lectures lectures/*.md --out $(LECTURES)
 
 student: $(STAMP)
 	$(BIN)/python -m mnist_cnn.book.student build $(NOTEBOOKS) --out $(STUDENT)
@@ -60,12 +67,13 @@ lint: $(STAMP)
 	$(BIN)/ruff check mnist_cnn tests notebooks docs
 	$(BIN)/actionlint .github/workflows/*.yml
 
-# The browser tests in tests/browser open build/site, build/slides and build/student.
+# The browser tests in tests/browser open build/site, build/lectures, build/walkthrough and
+# build/student.
 # Doctests run on mnist_cnn alone: collected with tests/, the two conftest.py would clash.
-test: $(STAMP) lint site slides student
+test: $(STAMP) lint site lectures walkthrough student
 	$(BIN)/python -m mnist_cnn.book.equations check $(NOTEBOOKS)
 	$(BIN)/python -m pytest mnist_cnn --doctest-modules -q
-	MNIST_CNN_SLIDES=$(SLIDES) MNIST_CNN_STUDENT=$(STUDENT) \
+	MNIST_CNN_SLIDES=$(WALKTHROUGH) MNIST_CNN_LECTURES=$(LECTURES) MNIST_CNN_STUDENT=$(STUDENT) \
 	$(BIN)/python -m pytest tests notebooks \
 		--nbval --nbval-current-env \
 		--nbval-sanitize-with tests/nbval_sanitize.cfg

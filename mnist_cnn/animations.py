@@ -7,7 +7,10 @@ C_in K K rows, Eq. (3.1)) and ``maxpool_routing_animation`` (chapter 4: the pool
 to the argmax of its window, the first maximum on a tie, Eq. (4.11)). Each returns an
 ``IPython.display.HTML`` made by matplotlib's ``FuncAnimation.to_jshtml``: the frames are
 embedded PNGs and the player is inline JavaScript, so it plays in JupyterLab, in the static
-HTML and in the slides with no network and no ffmpeg.
+HTML and in the slides with no network and no ffmpeg. ``*_frames`` give the same drawing as
+stills (a figure and ``draw(k)``), which the lecture decks step through one key press a frame.
+The layout is the book's: 6 in at 150 dpi, every label 12 pt or more, short panel titles and
+the changing caption as the figure's title (panel titles used to be clipped).
 ``python -m mnist_cnn.animations notebooks/*.ipynb`` inserts the three animation cells into
 chapters 2-4 after the still pictures they animate (idempotent, see ``CELLS``).
 What this is not: a check. The matrices drawn are computed by ``mnist_cnn.im2col`` and
@@ -18,16 +21,21 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Callable
+from typing import NamedTuple
 
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.animation import FuncAnimation
+from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
 from mnist_cnn.reference import layers
 from mnist_cnn.reference.im2col import im2col, im2col_per_channel
 
-DPI = 80  # frames are small PNGs: each animation stays well under 1 MB
+DPI = 150  # the book's figure resolution (mnist_cnn.plots): a 12 pt label is 12 pt on the page
+WIDTH = 6.0  # inches, as mnist_cnn.plots.MAX_WIDTH: 900 px, the HTML book's text column
+FONT = 12  # every label, tick and title: 12 pt or more, read on a projector
 INTERVAL_MS = 900
 # matplotlib's player takes its button icons from a CDN style sheet; use plain symbols instead.
 _ICONS = {"fa-minus": "&minus;", "fa-fast-backward": "|&#x25C0;&#x25C0;",
@@ -52,12 +60,27 @@ def _offline_html(animation: FuncAnimation, alt: str) -> str:
     return html
 
 
-def _display(animation: FuncAnimation, fig, alt: str):
+def _display(frames: Frames, interval: int = INTERVAL_MS):
     from IPython.display import HTML
 
-    html = _offline_html(animation, alt)
-    plt.close(fig)  # the animation is the output, not a still of its last frame
+    animation = FuncAnimation(frames.fig, frames.draw, frames=frames.count, interval=interval,
+                              blit=False)
+    html = _offline_html(animation, frames.alt)
+    plt.close(frames.fig)  # the animation is the output, not a still of its last frame
     return HTML(html)
+
+
+class Frames(NamedTuple):
+    """An animation before it is played: its figure, ``draw(k)`` for frame ``k``, the count.
+
+    The players of the book (``*_animation``) and the stepped stills of the lecture decks
+    (``mnist_cnn.book.lectures``) are both made from it, so they show the same drawing.
+    """
+
+    fig: Figure
+    draw: Callable[[int], object]
+    count: int
+    alt: str
 
 
 def _one_based_ticks(ax, shape) -> None:
@@ -65,17 +88,56 @@ def _one_based_ticks(ax, shape) -> None:
     for axis, size in ((ax.xaxis, shape[1]), (ax.yaxis, shape[0])):
         ticks = range(0, size, 1 if size <= 10 else 3)
         axis.set_ticks(list(ticks))
-        axis.set_ticklabels([str(t + 1) for t in ticks], fontsize=10)
+        axis.set_ticklabels([str(t + 1) for t in ticks], fontsize=FONT)
 
 
-def _image_panel(ax, image, title, vmin, vmax, cmap="gray_r"):
-    shown = ax.imshow(image, cmap=cmap, vmin=vmin, vmax=vmax)
-    ax.set_title(title, fontsize=13)
-    ax.set_xticks(range(image.shape[1]))
-    ax.set_yticks(range(image.shape[0]))
-    ax.set_xticklabels(range(1, image.shape[1] + 1), fontsize=9)
-    ax.set_yticklabels(range(1, image.shape[0] + 1), fontsize=9)
-    return shown
+def im2col_frames(image: np.ndarray, kernel: int = 3) -> Frames:
+    """The frames of :func:`im2col_animation` (same parameters), not yet played."""
+    image = np.asarray(image, dtype=np.float64)
+    X = im2col_per_channel(image[None, None], kernel)[0, 0]  # [K*K, H_c*W_c]
+    H_c, W_c = image.shape[0] - kernel + 1, image.shape[1] - kernel + 1
+    assert X.shape == (kernel * kernel, H_c * W_c)
+    vmin, vmax = image.min(), image.max()
+
+    fig, (ax_img, ax_mat) = plt.subplots(1, 2, figsize=(WIDTH, 3.4), dpi=DPI,
+                                         layout="constrained",
+                                         gridspec_kw={"width_ratios": [1, 1.9]})
+    shown = ax_img.imshow(image, cmap="gray_r", vmin=vmin, vmax=vmax)
+    ax_img.set_title("image x", fontsize=FONT + 1)
+    _one_based_ticks(ax_img, image.shape)
+    window = Rectangle((-0.5, -0.5), kernel, kernel, fill=False, ec="red", lw=3)
+    ax_img.add_patch(window)
+    partial = np.full_like(X, np.nan)
+    unfilled = plt.get_cmap("gray_r").copy()
+    unfilled.set_bad("#d6e4f5")  # columns not filled yet: pale blue, not white (= 0)
+    matrix = ax_mat.imshow(partial, cmap=unfilled, vmin=vmin, vmax=vmax, aspect="auto")
+    column = Rectangle((-0.5, -0.5), 1, kernel * kernel, fill=False, ec="red", lw=3)
+    ax_mat.add_patch(column)
+    _one_based_ticks(ax_mat, X.shape)
+    ax_mat.set_title(f"X_c  [{kernel * kernel} x {H_c * W_c}]", fontsize=FONT + 1)
+    ax_mat.set_xlabel("column = position (m, l)", fontsize=FONT)
+    ax_mat.set_ylabel("row = (i, j)", fontsize=FONT)
+    bar = fig.colorbar(shown, ax=[ax_img, ax_mat], shrink=0.8)
+    bar.set_label("pixel value", fontsize=FONT)
+    bar.ax.tick_params(labelsize=FONT)
+
+    def draw(frame):
+        m, l = divmod(frame, W_c)
+        window.set_xy((l - 0.5, m - 0.5))
+        partial[:, frame] = X[:, frame]
+        if frame == 0:
+            partial[:, 1:] = np.nan
+        else:  # a still of frame k shows columns 1..k+1, whichever frame came before
+            partial[:, :frame] = X[:, :frame]
+            partial[:, frame + 1:] = np.nan
+        matrix.set_data(partial)
+        column.set_x(frame - 0.5)
+        fig.suptitle(f"window at (m, l) = ({m + 1}, {l + 1})  ->  column {frame + 1} of "
+                     f"{H_c * W_c}", fontsize=FONT + 1)
+        return window, matrix, column
+
+    return Frames(fig, draw, H_c * W_c, "animation: a K x K window slides over the image and "
+                  "each position becomes one column of the im2col matrix")
 
 
 def im2col_animation(image: np.ndarray, kernel: int = 3):
@@ -94,41 +156,65 @@ def im2col_animation(image: np.ndarray, kernel: int = 3):
         One frame per output position ``(m, l)``: the window on the image (left) and
         ``X_c`` [K K, H_c W_c] of Eq. (2.1) filled up to column ``(m - 1) W_c + l`` (right).
     """
-    image = np.asarray(image, dtype=np.float64)
-    X = im2col_per_channel(image[None, None], kernel)[0, 0]  # [K*K, H_c*W_c]
-    H_c, W_c = image.shape[0] - kernel + 1, image.shape[1] - kernel + 1
-    assert X.shape == (kernel * kernel, H_c * W_c)
-    vmin, vmax = image.min(), image.max()
+    return _display(im2col_frames(image, kernel))
 
-    fig, (ax_img, ax_mat) = plt.subplots(1, 2, figsize=(6.0, 3.0), dpi=DPI, layout="constrained",
-                                         gridspec_kw={"width_ratios": [1, 1.9]})
-    shown = _image_panel(ax_img, image, "image x (window K x K)", vmin, vmax)
-    window = Rectangle((-0.5, -0.5), kernel, kernel, fill=False, ec="red", lw=3)
-    ax_img.add_patch(window)
-    partial = np.full_like(X, np.nan)
-    matrix = ax_mat.imshow(partial, cmap="gray_r", vmin=vmin, vmax=vmax, aspect="auto")
-    column = Rectangle((-0.5, -0.5), 1, kernel * kernel, fill=False, ec="red", lw=3)
+
+def channel_stacking_frames(x: np.ndarray, kernel: int = 2) -> Frames:
+    """The frames of :func:`channel_stacking_animation` (same parameters), not yet played."""
+    x = np.asarray(x, dtype=np.float64)
+    C_in = x.shape[0]
+    if C_in < 2:
+        raise ValueError(f"x must have C_in > 1 channels to show the stacking; got {x.shape}")
+    X_col = im2col(x[None], kernel)[0]  # [C_in*K*K, H_c*W_c]
+    H_c, W_c = x.shape[1] - kernel + 1, x.shape[2] - kernel + 1
+    assert np.array_equal(X_col, np.concatenate(list(im2col_per_channel(x[None], kernel)[0])))
+    vmin, vmax = x.min(), x.max()
+    KK = kernel * kernel
+
+    fig = plt.figure(figsize=(WIDTH, 3.8), dpi=DPI, layout="constrained")
+    grid = fig.add_gridspec(C_in, 2, width_ratios=[1, 2.6])
+    channel_axes = [fig.add_subplot(grid[c, 0]) for c in range(C_in)]
+    ax_mat = fig.add_subplot(grid[:, 1])
+    windows = []
+    for c, ax in enumerate(channel_axes):
+        shown = ax.imshow(x[c], cmap="viridis", vmin=vmin, vmax=vmax)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_ylabel(f"c = {c + 1}", fontsize=FONT)
+        windows.append(Rectangle((-0.5, -0.5), kernel, kernel, fill=False, ec="red", lw=3))
+        ax.add_patch(windows[-1])
+    partial = np.full_like(X_col, np.nan)
+    unfilled = plt.get_cmap("viridis").copy()
+    unfilled.set_bad("#eeeeee")  # columns not filled yet
+    matrix = ax_mat.imshow(partial, cmap=unfilled, vmin=vmin, vmax=vmax, aspect="auto")
+    for c in range(1, C_in):
+        ax_mat.axhline(c * KK - 0.5, color="white", lw=3)
+    ax_mat.set_yticks([c * KK + (KK - 1) / 2 for c in range(C_in)])
+    ax_mat.set_yticklabels([f"c = {c + 1}" for c in range(C_in)], fontsize=FONT)
+    ax_mat.set_xticks(range(X_col.shape[1]))
+    ax_mat.set_xticklabels(range(1, X_col.shape[1] + 1), fontsize=FONT)
+    ax_mat.set_xlabel("column = position (m, l)", fontsize=FONT)
+    ax_mat.set_title(f"X_col  [{C_in * KK} x {H_c * W_c}]", fontsize=FONT + 1)
+    column = Rectangle((-0.5, -0.5), 1, C_in * KK, fill=False, ec="red", lw=3)
     ax_mat.add_patch(column)
-    _one_based_ticks(ax_mat, X.shape)
-    ax_mat.set_xlabel("column = output position (m, l)", fontsize=12)
-    ax_mat.set_ylabel("row = (i, j) in the window", fontsize=12)
-    fig.colorbar(shown, ax=[ax_img, ax_mat], shrink=0.8, label="pixel value")
+    bar = fig.colorbar(shown, ax=channel_axes + [ax_mat], shrink=0.8)
+    bar.set_label("value", fontsize=FONT)
+    bar.ax.tick_params(labelsize=FONT)
 
     def draw(frame):
         m, l = divmod(frame, W_c)
-        window.set_xy((l - 0.5, m - 0.5))
-        partial[:, frame] = X[:, frame]
-        if frame == 0:
-            partial[:, 1:] = np.nan
+        for window in windows:
+            window.set_xy((l - 0.5, m - 0.5))
+        partial[:, : frame + 1] = X_col[:, : frame + 1]
+        partial[:, frame + 1:] = np.nan
         matrix.set_data(partial)
         column.set_x(frame - 0.5)
-        ax_mat.set_title(f"X_c: window at (m, l) = ({m + 1}, {l + 1}) -> column {frame + 1}"
-                         f" of {H_c * W_c}", fontsize=13)
-        return window, matrix, column
+        fig.suptitle(f"position ({m + 1}, {l + 1}): {C_in} windows  ->  column {frame + 1}",
+                     fontsize=FONT + 1)
+        return (*windows, matrix, column)
 
-    animation = FuncAnimation(fig, draw, frames=H_c * W_c, interval=INTERVAL_MS, blit=False)
-    return _display(animation, fig, "animation: a K x K window slides over the image and each "
-                    "position becomes one column of the im2col matrix")
+    return Frames(fig, draw, H_c * W_c, "animation: the windows of all input channels at one "
+                  "position are stacked into one column of the channel-parallel im2col matrix")
 
 
 def channel_stacking_animation(x: np.ndarray, kernel: int = 2):
@@ -148,57 +234,93 @@ def channel_stacking_animation(x: np.ndarray, kernel: int = 2):
         [C_in K K, H_c W_c] of Eq. (3.1) filled up to that column, its rows in blocks of K K,
         one block per channel (right).
     """
-    x = np.asarray(x, dtype=np.float64)
-    C_in = x.shape[0]
-    if C_in < 2:
-        raise ValueError(f"x must have C_in > 1 channels to show the stacking; got {x.shape}")
-    X_col = im2col(x[None], kernel)[0]  # [C_in*K*K, H_c*W_c]
-    H_c, W_c = x.shape[1] - kernel + 1, x.shape[2] - kernel + 1
-    assert np.array_equal(X_col, np.concatenate(list(im2col_per_channel(x[None], kernel)[0])))
-    vmin, vmax = x.min(), x.max()
-    KK = kernel * kernel
+    return _display(channel_stacking_frames(x, kernel))
 
-    fig = plt.figure(figsize=(6.0, 3.4), dpi=DPI, layout="constrained")
-    grid = fig.add_gridspec(C_in, 2, width_ratios=[1, 2.2])
-    channel_axes = [fig.add_subplot(grid[c, 0]) for c in range(C_in)]
-    ax_mat = fig.add_subplot(grid[:, 1])
-    windows = []
-    for c, ax in enumerate(channel_axes):
-        shown = ax.imshow(x[c], cmap="viridis", vmin=vmin, vmax=vmax)
+
+def maxpool_routing_frames(z_conv: np.ndarray, delta_pool: np.ndarray, pool: int = 2) -> Frames:
+    """The frames of :func:`maxpool_routing_animation` (same parameters), not yet played."""
+    z_conv = np.asarray(z_conv, dtype=np.float64)
+    delta_pool = np.asarray(delta_pool, dtype=np.float64)
+    H_p, W_p = delta_pool.shape
+    if z_conv.shape != (H_p * pool, W_p * pool):
+        raise ValueError(f"z_conv must be {(H_p * pool, W_p * pool)} for delta_pool "
+                         f"{delta_pool.shape}; got {z_conv.shape}")
+    _, pool_cache = layers.maxpool_forward(z_conv[None, None], pool)
+    delta_conv = layers.maxpool_backward(delta_pool[None, None], pool_cache)[0, 0]
+
+    fig, (ax_z, ax_d, ax_c) = plt.subplots(1, 3, figsize=(WIDTH, 3.0), dpi=DPI,
+                                           layout="constrained")
+    lim = np.abs(delta_pool).max()
+    shown_z = ax_z.imshow(z_conv, cmap="viridis")
+    shown_d = ax_d.imshow(delta_pool, cmap="RdBu_r", vmin=-lim, vmax=lim)
+    routed = np.zeros_like(z_conv)
+    shown_c = ax_c.imshow(routed, cmap="RdBu_r", vmin=-lim, vmax=lim)
+    for ax, shown in ((ax_z, shown_z), (ax_d, shown_d), (ax_c, shown_c)):
+        bar = fig.colorbar(shown, ax=ax, shrink=0.8, location="bottom")
+        bar.ax.tick_params(labelsize=FONT - 1)
+    for ax, title in ((ax_z, "z_conv"), (ax_d, "delta_pool"), (ax_c, "delta_conv")):
+        ax.set_title(title, fontsize=FONT + 1)
         ax.set_xticks([])
         ax.set_yticks([])
-        ax.set_ylabel(f"c = {c + 1}", fontsize=12)
-        windows.append(Rectangle((-0.5, -0.5), kernel, kernel, fill=False, ec="red", lw=3))
-        ax.add_patch(windows[-1])
-    partial = np.full_like(X_col, np.nan)
-    matrix = ax_mat.imshow(partial, cmap="viridis", vmin=vmin, vmax=vmax, aspect="auto")
-    for c in range(1, C_in):
-        ax_mat.axhline(c * KK - 0.5, color="white", lw=3)
-    ax_mat.set_yticks([c * KK + (KK - 1) / 2 for c in range(C_in)])
-    ax_mat.set_yticklabels([f"c = {c + 1}" for c in range(C_in)], fontsize=12)
-    ax_mat.set_xticks(range(X_col.shape[1]))
-    ax_mat.set_xticklabels(range(1, X_col.shape[1] + 1), fontsize=10)
-    ax_mat.set_xlabel("column = output position (m, l)", fontsize=12)
-    column = Rectangle((-0.5, -0.5), 1, C_in * KK, fill=False, ec="red", lw=3)
-    ax_mat.add_patch(column)
-    fig.colorbar(shown, ax=channel_axes + [ax_mat], shrink=0.8, label="value")
+    middle = (z_conv.min() + z_conv.max()) / 2
+    for (m, l), value in np.ndenumerate(z_conv):
+        ax_z.text(l, m, f"{value:g}", ha="center", va="center", fontsize=FONT,
+                  color="black" if value > middle else "white")
+    for (p, q), value in np.ndenumerate(delta_pool):
+        ax_d.text(q, p, f"{value:g}", ha="center", va="center", fontsize=FONT,
+                  color="white" if abs(value) > 0.6 * lim else "black")
+    labels = [[ax_c.text(l, m, "", ha="center", va="center", fontsize=FONT)
+               for l in range(z_conv.shape[1])] for m in range(z_conv.shape[0])]
+    window = Rectangle((-0.5, -0.5), pool, pool, fill=False, ec="red", lw=3)
+    target = Rectangle((-0.5, -0.5), 1, 1, fill=False, ec="orange", lw=3)
+    source = Rectangle((-0.5, -0.5), 1, 1, fill=False, ec="red", lw=3)
+    ax_z.add_patch(window)
+    ax_z.add_patch(target)
+    ax_d.add_patch(source)
+
+    def argmax_of(p, q):
+        block = z_conv[p * pool:(p + 1) * pool, q * pool:(q + 1) * pool]
+        i, j = np.unravel_index(np.argmax(block), block.shape)  # first maximum, row-major
+        return block, int(i), int(j)
 
     def draw(frame):
-        m, l = divmod(frame, W_c)
-        for window in windows:
-            window.set_xy((l - 0.5, m - 0.5))
-        if frame == 0:
-            partial[:] = np.nan
-        partial[:, frame] = X_col[:, frame]
-        matrix.set_data(partial)
-        column.set_x(frame - 0.5)
-        ax_mat.set_title(f"X_col [{C_in}*{kernel}*{kernel} x {H_c * W_c}]: position ({m + 1}, "
-                         f"{l + 1}) -> column {frame + 1}", fontsize=13)
-        return (*windows, matrix, column)
+        (p, q), routing = divmod(frame // 2, W_p), frame % 2 == 1
+        # a still of frame k shows every window routed before it, whichever frame came before
+        routed[:] = 0
+        for row in labels:
+            for label in row:
+                label.set_text("")
+        for done in range(frame // 2 + (1 if routing else 0)):
+            pd, qd = divmod(done, W_p)
+            block, i, j = argmax_of(pd, qd)
+            routed[pd * pool + i, qd * pool + j] = delta_pool[pd, qd]
+            value = delta_pool[pd, qd]
+            for (a, b), _ in np.ndenumerate(block):
+                label = labels[pd * pool + a][qd * pool + b]
+                label.set_text(f"{value:g}" if (a, b) == (i, j) else "0")
+                label.set_color("white" if (a, b) == (i, j) and abs(value) > 0.6 * lim
+                                else "black")
+        block, i, j = argmax_of(p, q)
+        ties = int((block == block.max()).sum())
+        window.set_xy((q * pool - 0.5, p * pool - 0.5))
+        target.set_xy((q * pool + j - 0.5, p * pool + i - 0.5))
+        source.set_xy((q - 0.5, p - 0.5))
+        if routing:
+            first = ", the first max" if ties > 1 else ""
+            message = (f"window ({p + 1}, {q + 1}): {delta_pool[p, q]:g} -> "
+                       f"({p * pool + i + 1}, {q * pool + j + 1}){first}, 0 elsewhere")
+        else:
+            tie = f", a {ties}-way tie" if ties > 1 else ""
+            message = f"window ({p + 1}, {q + 1}): max {block.max():g}{tie}"
+        fig.suptitle(message, fontsize=FONT + 1)
+        shown_c.set_data(routed)
+        if frame == 2 * H_p * W_p - 1:
+            assert np.array_equal(routed, delta_conv), "the drawing must equal the layer"
+        return window, target, source, shown_c
 
-    animation = FuncAnimation(fig, draw, frames=H_c * W_c, interval=INTERVAL_MS, blit=False)
-    return _display(animation, fig, "animation: the windows of all input channels at one "
-                    "position are stacked into one column of the channel-parallel im2col matrix")
+    return Frames(fig, draw, 2 * H_p * W_p, "animation: each pooled delta is routed to the "
+                  "maximum of its window, on a tie to the first maximum in row-major order, "
+                  "and 0 to the other entries")
 
 
 def maxpool_routing_animation(z_conv: np.ndarray, delta_pool: np.ndarray, pool: int = 2):
@@ -220,78 +342,7 @@ def maxpool_routing_animation(z_conv: np.ndarray, delta_pool: np.ndarray, pool: 
         Two frames per window: the window and its maximum (ties marked), then the delta routed
         into ``delta_conv`` (Eq. (4.11)), which ``layers.maxpool_backward`` must equal at the end.
     """
-    z_conv = np.asarray(z_conv, dtype=np.float64)
-    delta_pool = np.asarray(delta_pool, dtype=np.float64)
-    H_p, W_p = delta_pool.shape
-    if z_conv.shape != (H_p * pool, W_p * pool):
-        raise ValueError(f"z_conv must be {(H_p * pool, W_p * pool)} for delta_pool "
-                         f"{delta_pool.shape}; got {z_conv.shape}")
-    _, pool_cache = layers.maxpool_forward(z_conv[None, None], pool)
-    delta_conv = layers.maxpool_backward(delta_pool[None, None], pool_cache)[0, 0]
-
-    fig, (ax_z, ax_d, ax_c) = plt.subplots(1, 3, figsize=(6.0, 2.9), dpi=DPI,
-                                           layout="constrained")
-    lim = np.abs(delta_pool).max()
-    shown_z = ax_z.imshow(z_conv, cmap="viridis")
-    fig.colorbar(shown_z, ax=ax_z, shrink=0.8)
-    shown_d = ax_d.imshow(delta_pool, cmap="RdBu_r", vmin=-lim, vmax=lim)
-    fig.colorbar(shown_d, ax=ax_d, shrink=0.8)
-    routed = np.zeros_like(z_conv)
-    shown_c = ax_c.imshow(routed, cmap="RdBu_r", vmin=-lim, vmax=lim)
-    fig.colorbar(shown_c, ax=ax_c, shrink=0.8)
-    for ax, title in ((ax_z, "z_conv"), (ax_d, "delta_pool"), (ax_c, "delta_conv")):
-        ax.set_title(title, fontsize=13)
-        ax.set_xticks([])
-        ax.set_yticks([])
-    middle = (z_conv.min() + z_conv.max()) / 2
-    for (m, l), value in np.ndenumerate(z_conv):
-        ax_z.text(l, m, f"{value:g}", ha="center", va="center", fontsize=12,
-                  color="black" if value > middle else "white")
-    for (p, q), value in np.ndenumerate(delta_pool):
-        ax_d.text(q, p, f"{value:g}", ha="center", va="center", fontsize=12)
-    labels = [[ax_c.text(l, m, "", ha="center", va="center", fontsize=12)
-               for l in range(z_conv.shape[1])] for m in range(z_conv.shape[0])]
-    window = Rectangle((-0.5, -0.5), pool, pool, fill=False, ec="red", lw=3)
-    target = Rectangle((-0.5, -0.5), 1, 1, fill=False, ec="orange", lw=3)
-    source = Rectangle((-0.5, -0.5), 1, 1, fill=False, ec="red", lw=3)
-    ax_z.add_patch(window)
-    ax_z.add_patch(target)
-    ax_d.add_patch(source)
-
-    def draw(frame):
-        (p, q), routing = divmod(frame // 2, W_p), frame % 2 == 1
-        if frame == 0:
-            routed[:] = 0
-            for row in labels:
-                for label in row:
-                    label.set_text("")
-        block = z_conv[p * pool:(p + 1) * pool, q * pool:(q + 1) * pool]
-        i, j = np.unravel_index(np.argmax(block), block.shape)  # first maximum, row-major
-        ties = int((block == block.max()).sum())
-        window.set_xy((q * pool - 0.5, p * pool - 0.5))
-        target.set_xy((q * pool + j - 0.5, p * pool + i - 0.5))
-        source.set_xy((q - 0.5, p - 0.5))
-        tie_note = f"\n{ties}-way tie: first in row-major order wins" if ties > 1 else ""
-        if routing:
-            routed[p * pool + i, q * pool + j] = delta_pool[p, q]
-            for (a, b), _ in np.ndenumerate(block):
-                labels[p * pool + a][q * pool + b].set_text(
-                    f"{delta_pool[p, q]:g}" if (a, b) == (i, j) else "0")
-            ax_c.set_title(f"delta_conv: {delta_pool[p, q]:g} -> ({p * pool + i + 1}, "
-                           f"{q * pool + j + 1})", fontsize=13)
-        else:
-            ax_c.set_title("delta_conv", fontsize=13)
-        ax_z.set_title(f"window ({p + 1}, {q + 1}): max {block.max():g}{tie_note}",
-                       fontsize=12)
-        shown_c.set_data(routed)
-        if frame == 2 * H_p * W_p - 1:
-            assert np.array_equal(routed, delta_conv), "the drawing must equal the layer"
-        return window, target, source, shown_c
-
-    animation = FuncAnimation(fig, draw, frames=2 * H_p * W_p, interval=1200, blit=False)
-    return _display(animation, fig, "animation: each pooled delta is routed to the maximum of "
-                    "its window, on a tie to the first maximum in row-major order, and 0 to the "
-                    "other entries")
+    return _display(maxpool_routing_frames(z_conv, delta_pool, pool), interval=1200)
 
 
 # ------------------------------------------------------------ the cells that show them

@@ -40,6 +40,8 @@ __all__ = [
     "show_learning_curves",
     "show_lr_schedule",
     "show_mistakes",
+    "show_network",
+    "show_probabilities",
     "show_pool_routing",
     "show_timings",
 ]
@@ -558,4 +560,81 @@ def show_mistakes(images: np.ndarray, labels: np.ndarray, predicted: np.ndarray,
     for k, ax in zip(range(len(images)), axes, strict=False):
         ax.imshow(images[k], cmap="gray_r", vmin=0, vmax=1)
         ax.set_title(f"{int(labels[k])} -> {int(predicted[k])}\np = {confidence[k]:.3f}")
+    return fig
+
+
+def show_network(rows, highlight: Sequence[str] = (), backward: bool = False,
+                 title: str | None = None) -> Figure:
+    """The network as a row of boxes, one per layer, each labelled with its output shape.
+
+    Parameters
+    ----------
+    rows : sequence of mnist_cnn.architecture.ShapeRow
+        ``shape_trace(arch, batch)``: ``name`` and ``shape`` of every layer's output
+        (Eq. (0.1) gives the sizes).
+    highlight : sequence of str
+        Layer names drawn in colour (the others in grey).
+    backward : bool
+        Arrows from the output back to the input, labelled with the deltas
+        ``δ^(layer) = ∂L/∂z^(layer)`` (chapter 4; the reshape's is ``δ^(flat)``, the
+        softmax box carries the loss ``L``), instead of the forward arrows.
+    title : str, optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    rows = list(rows)
+    fig, ax = plt.subplots(figsize=(MAX_WIDTH, 2.2), layout="constrained")
+    ax.set_xlim(-0.6, len(rows) - 0.4)
+    ax.set_ylim(-1.0 if backward else -0.5, 0.7)
+    ax.axis("off")
+    for k, row in enumerate(rows):
+        on = row.name in highlight
+        ax.add_patch(Rectangle((k - 0.45, -0.35), 0.9, 0.9, facecolor="#fde0c5" if on else
+                               "#eeeeee", edgecolor="tab:red" if on else "0.5", linewidth=2))
+        ax.text(k, 0.32, row.name, ha="center", va="center", fontweight="bold")
+        ax.text(k, -0.05, "×".join(str(s) for s in row.shape[1:]), ha="center",
+                va="center", fontsize=11)
+        if k:
+            start, end = (k - 0.45, k - 1 + 0.45) if backward else (k - 1 + 0.45, k - 0.45)
+            ax.annotate("", (end, 0.1), (start, 0.1),
+                        arrowprops={"arrowstyle": "-|>", "color": "tab:red" if backward else "k",
+                                    "lw": 1.5})
+        if backward:
+            name = {"reshape": "flat", "softmax": "L"}.get(row.name, row.name)
+            ax.text(k, -0.75, "dL/dx" if not k else "L" if name == "L" else f"δ({name})",
+                    ha="center", va="center", color="tab:red", fontsize=12)
+    if title:
+        ax.set_title(title)
+    return fig
+
+
+def show_probabilities(y: np.ndarray, label: int | None = None,
+                       title: str | None = None) -> Figure:
+    """One image's class probabilities (a row of the softmax output, Eq. (1.11)) as bars.
+
+    Parameters
+    ----------
+    y : numpy.ndarray, shape [D_2]
+        Probabilities (non-negative, summing to 1).
+    label : int, optional
+        The true class, drawn in red.
+    title : str, optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    require_ndim("y", y, ("D_2",))
+    fig, ax = plt.subplots(figsize=(MAX_WIDTH, 3.0), layout="constrained")
+    colours = ["tab:red" if k == label else "tab:blue" for k in range(len(y))]
+    ax.bar(range(len(y)), y, color=colours)
+    ax.set_xticks(range(len(y)))
+    ax.set_xlabel("class k")
+    ax.set_ylabel("y_k")
+    ax.set_ylim(0, 1)
+    ax.grid(axis="y", alpha=0.3)
+    if title:
+        ax.set_title(title)
     return fig

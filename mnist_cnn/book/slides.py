@@ -1,6 +1,7 @@
-"""Lecture slides from the chapters: slide metadata on every cell, and offline reveal.js decks.
+"""A walk through each notebook as slides: slide metadata on every cell, offline reveal.js.
 
-What this is: the engine behind ``make slides``. ``tag`` writes ``metadata.slideshow`` on every
+What this is: the engine behind ``make walkthrough`` (each notebook paged cell by cell; the
+lectures are :mod:`mnist_cnn.book.lectures`). ``tag`` writes ``metadata.slideshow`` on every
 cell of a chapter (a slide per ``##`` section, a sub-slide per ``###`` and wherever a section
 outgrows one screen, setup/helper cells skipped, solutions as speaker notes); it is idempotent,
 so it can be re-applied after anyone edits a notebook. ``build`` turns each chapter into a

@@ -1,4 +1,7 @@
-"""The lecture decks (``make slides``) in headless Chromium, with the network blocked.
+"""The notebook walk-throughs (``make walkthrough``) in headless Chromium, network blocked.
+
+Not the lectures (those are ``make lectures``, tested in ``test_lectures.py``): a walk-through
+pages a whole notebook as slides, for reading a chapter on a projector or in RISE.
 
 Every deck opens from disk, has a slide for each ``##`` section, every slide fits the
 1280 x 720 slide without overflow, the maths is typeset, and each animation steps.
@@ -55,7 +58,7 @@ def decks(tmp_path_factory) -> Path:
 
 def open_deck(open_page, decks: Path, chapter: Path):
     deck = decks / f"{chapter.stem}.slides.html"
-    assert deck.is_file(), f"no deck for {chapter.name}: run make slides"
+    assert deck.is_file(), f"no walk-through for {chapter.name}: run make walkthrough"
     page = open_page(deck)
     page.set_viewport_size({"width": slides.WIDTH, "height": slides.HEIGHT})
     page.wait_for_function("() => window.Reveal && Reveal.isReady()")
