@@ -255,7 +255,7 @@ def markdown_table() -> str:
     lines = ["| symbol | meaning | defined in |", "|---|---|---|"]
     for s in GLOSSARY:
         symbol = s.latex if s.latex == "col2im" else f"${s.latex}$"
-        where = "chapter 0 (notation)" if s.chapter == 0 else f"chapter {s.chapter}"
+        where = f"chapter {s.chapter}"
         lines.append(f"| {symbol} | {s.meaning} | {where} |")
     return "\n".join(lines)
 
