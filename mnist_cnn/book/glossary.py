@@ -144,6 +144,11 @@ GLOSSARY: tuple[Symbol, ...] = (
     _S("t", "one-hot targets, t_{n,k}", 4, r"(?<![A-Za-z\\])t_\{n"),
     _S(r"\delta^{(layer)}", "local gradient (delta) dL/dz^{(layer)} of a layer's output; "
        "CS231n's upstream gradient", 4, r"\\delta\^\{\(|\\delta_\{"),
+    _S(r"z^{(low)}, z^{(up)}", "the output of a lower layer and of the layer that reads it, in "
+       "the general delta rule", 4, r"z\^\{\((low|up)\)\}"),
+    _S(r"\alpha, \beta", "index tuples of z^{(low)} and z^{(up)} in the delta rule", 4,
+       r"\\alpha|\\beta"),
+    _S(r"\theta", "a parameter; in y_k(x_n; θ), all of them", 4, r"\\theta"),
     _S(r"L^{(SE)}", "squared-error loss, Eq. (4.4)", 4, r"L\^\{\(SE\)\}"),
     _S(r"i^*, j^*", "position of the maximum inside a pooling window (first on ties)", 4,
        r"[ij]\^\*"),
@@ -153,6 +158,8 @@ GLOSSARY: tuple[Symbol, ...] = (
     _S(r"\Delta^{(fc2)}", "deltas of an fc layer as a matrix, one row per sample", 4,
        r"\\Delta\^\{\(fc|\\Delta\^\{\(relu|\\Delta\^\{\(flat"),
     _S(r"\varepsilon", "step of the centred finite differences", 4, r"\\varepsilon"),
+    _S(r"E_{n,k}", "the symbol standing for exp(z^{(fc2)}_{n,k}) in the exact sympy check", 4,
+       r"E_\{n,k\}"),
 )
 """Every symbol of chapters 0-4, in the order the chapters define them."""
 

@@ -49,14 +49,19 @@ def main_path_words(notebook: dict) -> tuple[int, int]:
     skipping = False
     for cell in notebook["cells"]:
         text = "".join(cell["source"])
-        words = len(text.split())
-        total += words
-        for heading in _HEADING.findall(text) if cell["cell_type"] == "markdown" else []:
-            skipping = heading.strip().startswith(SKIPPED)
-        reference = "<!-- glossary:" in text  # chapter 0's glossary table is looked up, not read
-        if skipping or reference or "solution" in cell.get("metadata", {}).get("tags", []):
+        total += len(text.split())
+        if "solution" in cell.get("metadata", {}).get("tags", []):
             continue
-        main += words
+        if "<!-- glossary:" in text:  # chapter 0's glossary table is looked up, not read
+            continue
+        # a markdown cell may hold several sections: count each piece under its own heading
+        pieces = re.split(r"(?m)^(?=## )", text) if cell["cell_type"] == "markdown" else [text]
+        for piece in pieces:
+            heading = _HEADING.match(piece)
+            if heading:
+                skipping = heading.group(1).strip().startswith(SKIPPED)
+            if not skipping:
+                main += len(piece.split())
     return main, total
 
 
