@@ -597,7 +597,8 @@ def show_gradient_rules(w: float, x_pixel: float, delta_z: float,
     ax = axes[0]
     ax.set_title("local derivative\ntimes upstream")
     ax.text(0.5, 0.5, "×", fontsize=26, ha="center", va="center", bbox=box)
-    for y, name, value, grad in ((0.78, "w", w, x_pixel * delta_z), (0.22, "x", x_pixel, w * delta_z)):
+    inputs = ((0.78, "w", w, x_pixel * delta_z), (0.22, "x", x_pixel, w * delta_z))
+    for y, name, value, grad in inputs:
         ax.annotate("", xy=(0.42, 0.5), xytext=(0.2, y),
                     arrowprops={"arrowstyle": "->", "color": fwd, "lw": 2})
         other = x_pixel if name == "w" else w

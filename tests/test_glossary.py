@@ -25,6 +25,13 @@ def test_every_symbol_is_listed_once():
     assert sorted({x for x in letters if letters.count(x) > 1}) == []
 
 
+def test_meanings_keep_their_maths_between_dollars():
+    # the site and the notebook render the meanings as markdown: bare TeX would show as source
+    bare = [s.meaning for s in glossary.GLOSSARY
+            if re.search(r"[_^\\]", re.sub(r"\$[^$]*\$", "", s.meaning))]
+    assert bare == []
+
+
 def test_chapters_are_defined_in_homework_order():
     assert [s.chapter for s in glossary.GLOSSARY] == sorted(s.chapter for s in glossary.GLOSSARY)
 

@@ -1,4 +1,4 @@
-"""The glossary of notation: every symbol of chapters 0-4, its meaning and the chapter that defines it.
+"""The glossary of notation: every symbol of chapters 0-4, its meaning, its defining chapter.
 
 What this is: the one source of the book's notation table. Chapter 0's section "Glossary of
 notation" is a markdown cell written from :data:`GLOSSARY` (``python -m
@@ -92,35 +92,40 @@ GLOSSARY: tuple[Symbol, ...] = (
     _S(r"K_p, S_p", "pooling window and pooling stride", 0, r"[KS]_p"),
     _S(r"H_p, W_p", "pooled height and width", 0, r"[HW]_p"),
     _S("p, q", "pooled row and column", 0, r"[,{]p,\s*q", ("H_p", "W_p")),
-    _S(r"D_0", "flattened length C_out H_p W_p", 0, r"D_0"),
+    _S(r"D_0", "flattened length $C_{out} H_p W_p$", 0, r"D_0"),
     _S("r", "flat index (the homework's j)", 0, r"_\{?n,r\}|[,{]r[,}]", ("D_0",)),
     _S(r"D_1", "fc1 width (hidden units)", 0, r"D_1"),
     _S("h", "hidden-unit index", 0, r"[,{]h[,}]", ("D_1",)),
     _S(r"D_2", "number of classes", 0, r"D_2"),
     _S("k", "class index", 0, r"[,{]k[,}]", ("D_2",)),
-    _S(r"D_{in}, D_{out}", "input and output width of a fully connected layer", 0, r"D_\{(in|out)\}"),
-    _S("x", "the input batch, entries x_{n,c,m,l}", 0, r"(?<![A-Za-z\\])x_\{n"),
+    _S(r"D_{in}, D_{out}", "input and output width of a fully connected layer", 0,
+       r"D_\{(in|out)\}"),
+    _S("x", "the input batch, entries $x_{n,c,m,l}$", 0, r"(?<![A-Za-z\\])x_\{n"),
     # chapter 1: the forward tensors
     _S(r"\tilde x", "the zero-padded input, Eq. (1.2)", 1, r"\\tilde x"),
-    _S(r"w^{(conv)}, b^{(conv)}", "conv weights [C_out, C_in, K, K] and biases [C_out]", 1,
+    _S(r"w^{(conv)}, b^{(conv)}",
+       r"conv weights $[C_{out} \times C_{in} \times K \times K]$, biases $[C_{out}]$", 1,
        r"[wb]\^\{\(conv\)\}"),
     _S(r"z^{(conv)}", "conv output, Eq. (1.3)", 1, r"z\^\{\(conv\)\}"),
     _S(r"z^{(pool)}", "max-pooled map, Eq. (1.5)", 1, r"z\^\{\(pool\)\}"),
     _S(r"z^{(flat)}", "the pooled maps flattened to one row per image, Eq. (1.6)", 1,
        r"z\^\{\(flat\)\}"),
-    _S(r"w^{(fc1)}, b^{(fc1)}", "fc1 weights [D_1, D_0] and biases [D_1]", 1, r"[wb]\^\{\(fc1\)\}"),
+    _S(r"w^{(fc1)}, b^{(fc1)}",
+       r"fc1 weights $[D_1 \times D_0]$, biases $[D_1]$", 1, r"[wb]\^\{\(fc1\)\}"),
     _S(r"z^{(fc1)}", "fc1 output (pre-activation), Eq. (1.8)", 1, r"z\^\{\(fc1\)\}"),
     _S(r"z^{(relu)}", "ReLU output, Eq. (1.9)", 1, r"z\^\{\(relu\)\}"),
-    _S(r"w^{(fc2)}, b^{(fc2)}", "fc2 weights [D_2, D_1] and biases [D_2]", 1, r"[wb]\^\{\(fc2\)\}"),
+    _S(r"w^{(fc2)}, b^{(fc2)}",
+       r"fc2 weights $[D_2 \times D_1]$, biases $[D_2]$", 1, r"[wb]\^\{\(fc2\)\}"),
     _S(r"z^{(fc2)}", "logits, Eq. (1.10)", 1, r"z\^\{\(fc2\)\}"),
     _S("y", "softmax probabilities, Eq. (1.11)", 1, r"(?<![A-Za-z\\])y_\{n"),
     _S("M_n", "largest logit of sample n (the stabiliser of Eq. (1.12))", 1, r"M_n"),
     _S("k'", "class index summed over in the softmax denominator", 1, r"k'", ("D_2",)),
     # chapter 2: matrix forms
-    _S(r"X_c^{(n)}", "im2col matrix of sample n, channel c [K^2 x H_c W_c], Eq. (2.1)", 2,
+    _S(r"X_c^{(n)}",
+       r"im2col matrix of sample $n$, channel $c$, $[K^2 \times H_cW_c]$, Eq. (2.1)", 2,
        r"X_c\^\{\(n\)\}"),
-    _S(r"F_c", "filter matrix of input channel c [C_out x K^2], Eq. (2.2)", 2, r"F_c"),
-    _S(r"Z^{(n)}", "conv output of sample n as a matrix [C_out x H_c W_c], Eq. (2.3)", 2,
+    _S(r"F_c", r"filter matrix of input channel $c$, $[C_{out} \times K^2]$, Eq. (2.2)", 2, r"F_c"),
+    _S(r"Z^{(n)}", r"conv output of sample $n$ as a matrix $[C_{out} \times H_cW_c]$, Eq. (2.3)", 2,
        r"Z\^\{\(n\)\}"),
     _S(r"\mathbf 1", "a vector of ones (its length as a subscript)", 2, r"\\mathbf\{?\s?1"),
     _S(r"\mathsf X, \mathsf Z", "the batched im2col and output tensors, Eq. (2.4)", 2,
@@ -135,30 +140,33 @@ GLOSSARY: tuple[Symbol, ...] = (
     _S("col2im", "the transpose of im2col: adds each column back onto its pixels", 2,
        r"\\mathrm\{col2im\}|col2im"),
     # chapter 3
-    _S(r"X_{col}^{(n)}", "channel-parallel im2col matrix [C_in K^2 x H_c W_c], Eq. (3.1)", 3,
+    _S(r"X_{col}^{(n)}",
+       r"channel-parallel im2col matrix $[C_{in}K^2 \times H_cW_c]$, Eq. (3.1)", 3,
        r"X_\{col\}"),
-    _S(r"W_{mat}", "all filters as one matrix [C_out x C_in K^2], Eq. (3.2)", 3, r"W_\{mat\}"),
+    _S(r"W_{mat}",
+       r"all filters as one matrix $[C_{out} \times C_{in}K^2]$, Eq. (3.2)", 3, r"W_\{mat\}"),
     # chapter 4: the backward pass
     _S("L", "the loss, cross-entropy averaged over the batch, Eq. (4.1)", 4,
        r"\\partial L|(?<![A-Za-z\\{])L = "),
-    _S("t", "one-hot targets, t_{n,k}", 4, r"(?<![A-Za-z\\])t_\{n"),
-    _S(r"\delta^{(layer)}", "local gradient (delta) dL/dz^{(layer)} of a layer's output; "
-       "CS231n's upstream gradient", 4, r"\\delta\^\{\(|\\delta_\{"),
+    _S("t", "one-hot targets $t_{n,k}$", 4, r"(?<![A-Za-z\\])t_\{n"),
+    _S(r"\delta^{(layer)}",
+       r"local gradient (delta) $\partial L/\partial z^{(layer)}$ of a layer's "
+       "output; CS231n's upstream gradient", 4, r"\\delta\^\{\(|\\delta_\{"),
     _S(r"z^{(low)}, z^{(up)}", "the output of a lower layer and of the layer that reads it, in "
        "the general delta rule", 4, r"z\^\{\((low|up)\)\}"),
-    _S(r"\alpha, \beta", "index tuples of z^{(low)} and z^{(up)} in the delta rule", 4,
+    _S(r"\alpha, \beta", "index tuples of $z^{(low)}$ and $z^{(up)}$ in the delta rule", 4,
        r"\\alpha|\\beta"),
-    _S(r"\theta", "a parameter; in y_k(x_n; θ), all of them", 4, r"\\theta"),
+    _S(r"\theta", r"a parameter; in $y_k(x_n; \theta)$, all of them", 4, r"\\theta"),
     _S(r"L^{(SE)}", "squared-error loss, Eq. (4.4)", 4, r"L\^\{\(SE\)\}"),
     _S(r"i^*, j^*", "position of the maximum inside a pooling window (first on ties)", 4,
        r"[ij]\^\*"),
     _S("u, v", "row and column of an input pixel", 4, r"[,{]u,\s*v", ("H_{in}", "W_{in}")),
-    _S(r"\Delta^{(n)}", "delta of sample n's conv output as a matrix [C_out x H_c W_c], "
+    _S(r"\Delta^{(n)}", r"delta of sample $n$'s conv output as a matrix $[C_{out} \times H_cW_c]$, "
        "Eq. (4.15)", 4, r"\\Delta\^\{\(n\)\}"),
     _S(r"\Delta^{(fc2)}", "deltas of an fc layer as a matrix, one row per sample", 4,
        r"\\Delta\^\{\(fc|\\Delta\^\{\(relu|\\Delta\^\{\(flat"),
     _S(r"\varepsilon", "step of the centred finite differences", 4, r"\\varepsilon"),
-    _S(r"E_{n,k}", "the symbol standing for exp(z^{(fc2)}_{n,k}) in the exact sympy check", 4,
+    _S(r"E_{n,k}", r"stands for $\exp(z^{(fc2)}_{n,k})$ in the exact sympy check", 4,
        r"E_\{n,k\}"),
 )
 """Every symbol of chapters 0-4, in the order the chapters define them."""
@@ -211,7 +219,8 @@ def first_use(notebooks: dict[int, Path]) -> dict[str, int | None]:
     return found
 
 
-_SUM = re.compile(r"\\(?:sum|max|prod)_\{\s*([a-z]'?)\s*=\s*1\s*\}\^(\{(?:[^{}]|\{[^{}]*\})*\}|\\?\w)")
+_SUM = re.compile(r"\\(?:sum|max|prod)_\{\s*([a-z]'?)\s*=\s*1\s*\}\^"
+                  r"(\{(?:[^{}]|\{[^{}]*\})*\}|\\?\w)")
 _RANGE = re.compile(r"((?:(?<![A-Za-z\\])[a-z]'?\s*,\s*)*(?<![A-Za-z\\])[a-z]'?)\s*=\s*1\s*\.\.\s*"
                     r"((?:[A-Za-z0-9_+^*{}]|\\?\s(?=[+]))+)")
 
@@ -277,7 +286,8 @@ def markdown_page() -> str:
 
 
 def _cell_text() -> str:
-    return (MARK + "\n\n### Glossary of notation\n\nEvery symbol of chapters 1-4, what it means and "
+    return (MARK + "\n\n### Glossary of notation\n\nEvery symbol of chapters 1-4, what it "
+            "means and "
             "the chapter that defines it. No chapter uses a symbol before that chapter, and no "
             "symbol has two meanings (`tests/test_glossary.py` checks both on the chapters' "
             "LaTeX). The same table is a page of the HTML book.\n\n" + markdown_table())
