@@ -33,6 +33,9 @@ def stage(staging: Path) -> list[Path]:
         shutil.copy2(path, staging / "notebooks" / path.name)
     shutil.copy2(DOCS / "index.md", staging / "index.md")
     shutil.copy2(ROOT / "CONTRIBUTING.md", staging / "CONTRIBUTING.md")
+    # the glossary page and chapter 0's glossary section are one table (issue 27)
+    from mnist_cnn.book.glossary import markdown_page
+    (staging / "glossary.md").write_text(markdown_page(), encoding="utf-8")
     return notebooks
 
 

@@ -638,3 +638,75 @@ def show_probabilities(y: np.ndarray, label: int | None = None,
     if title:
         ax.set_title(title)
     return fig
+
+
+def show_gradient_rules(w: float, x_pixel: float, delta_z: float,
+                        window: Sequence[float], delta_pool: float) -> Figure:
+    """The two rules of the backward pass drawn as gates, with the numbers of one example.
+
+    Left, a product ``z = w * x`` (one term of Eq. (1.3)): the gradient that reaches ``w``
+    is the *local derivative* ``dz/dw = x`` times the *upstream* delta ``dL/dz``
+    (Eq. (4.12), one term). Right, a max over a window (Eq. (1.5)): the upstream delta goes
+    to the winning entry only, every other entry gets 0 (Eq. (4.11)); ties go to the first.
+
+    Parameters
+    ----------
+    w, x_pixel : float
+        The weight and the pixel it multiplies.
+    delta_z : float
+        The upstream delta ``dL/dz`` arriving at the product.
+    window : sequence of float
+        The entries of one pooling window, in row-major order.
+    delta_pool : float
+        The upstream delta arriving at the window's maximum.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    window = [float(v) for v in window]
+    if not window:
+        raise ValueError("window must hold at least one entry; got an empty sequence")
+    win = int(np.argmax(window))  # the first maximum, as np.argmax and Eq. (4.11)
+    fig, axes = plt.subplots(1, 2, figsize=(MAX_WIDTH, 4.4), layout="constrained")
+    fwd, bwd = "#1f4e9c", "#b2182b"  # forward values in blue, gradients in red
+    box = {"boxstyle": "round,pad=0.35", "fc": "0.93", "ec": "0.3"}
+
+    ax = axes[0]
+    ax.set_title("local derivative\ntimes upstream")
+    ax.text(0.5, 0.5, "×", fontsize=26, ha="center", va="center", bbox=box)
+    inputs = ((0.78, "w", w, x_pixel * delta_z), (0.22, "x", x_pixel, w * delta_z))
+    for y, name, value, grad in inputs:
+        ax.annotate("", xy=(0.42, 0.5), xytext=(0.2, y),
+                    arrowprops={"arrowstyle": "->", "color": fwd, "lw": 2})
+        other = x_pixel if name == "w" else w
+        top = y + 0.2 if y > 0.5 else y - 0.05
+        ax.text(0.0, top, f"{name} = {value:g}", color=fwd, ha="left", va="top", fontsize=13)
+        ax.text(0.0, top - 0.08, f"dL/d{name} = {other:g}·{delta_z:g} = {grad:g}", color=bwd,
+                ha="left", va="top", fontsize=13)
+    ax.annotate("", xy=(0.95, 0.5), xytext=(0.58, 0.5),
+                arrowprops={"arrowstyle": "->", "color": fwd, "lw": 2})
+    ax.text(0.76, 0.56, f"z = {w * x_pixel:g}", color=fwd, ha="center", fontsize=13)
+    ax.text(0.76, 0.40, f"δ = dL/dz\n= {delta_z:g}", color=bwd, ha="center", va="top", fontsize=13)
+
+    ax = axes[1]
+    ax.set_title("max routes\nthe gradient")
+    ax.text(0.62, 0.5, "max", fontsize=18, ha="center", va="center", bbox=box)
+    ys = np.linspace(0.88, 0.12, len(window))
+    for k, (y, value) in enumerate(zip(ys, window, strict=True)):
+        ax.annotate("", xy=(0.5, 0.5), xytext=(0.22, y),
+                    arrowprops={"arrowstyle": "->", "color": fwd, "lw": 2 if k == win else 1})
+        ax.text(0.02, y, f"{value:g}", color=fwd, ha="left", va="center", fontsize=13)
+        ax.text(0.12, y, f"{delta_pool if k == win else 0:g}", color=bwd, ha="left",
+                va="center", fontsize=13, fontweight="bold" if k == win else "normal")
+    ax.annotate("", xy=(0.99, 0.5), xytext=(0.75, 0.5),
+                arrowprops={"arrowstyle": "->", "color": fwd, "lw": 2})
+    ax.text(0.87, 0.56, f"{max(window):g}", color=fwd, ha="center", fontsize=13)
+    ax.text(0.87, 0.40, f"δ = {delta_pool:g}", color=bwd, ha="center", va="top", fontsize=13)
+    ax.text(0.5, 0.0, "blue: forward value   red: gradient", ha="center", fontsize=12,
+            transform=ax.transAxes, color="0.3")
+    for ax in axes:
+        ax.set_xlim(0, 1)
+        ax.set_ylim(-0.05, 1.02)
+        ax.axis("off")
+    return fig

@@ -62,7 +62,7 @@ MUTANTS = [
     ("3.2", r"(c-1)K^2+(i-1)K+j", r"(c-1)K^2+(i-1)K+j-1"),             # shifted by one
     ("4.1", r"L = -\frac{1}{N}", r"L = \frac{1}{N}"),                  # sign flipped
     ("4.1", r"t_{n,k} \log", r"t_{k,n} \log"),                         # index swapped
-    ("4.2", r"\mathbb 1[j = k]", r"\mathbb 1[j = n]"),                 # wrong index
+    ("4.2", r"\mathbb 1[k' = k]", r"\mathbb 1[k' = n]"),               # wrong index
     ("4.3", r"t_{n,k}}{N}", r"t_{n,k}}{1}"),                           # 1/N dropped (issue)
     ("4.4", r"(y_{n,k} - t_{n,k}) - \sum", r"(y_{n,k} - t_{n,k}) + \sum"),  # sign flipped
     ("4.5", r"z^{(relu)}_{n,h}", r"z^{(fc1)}_{n,h}"),                  # wrong layer

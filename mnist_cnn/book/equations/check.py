@@ -951,3 +951,24 @@ def main(argv: list[str] | None = None) -> int:
           f"({time.perf_counter() - start:.1f} s)")
     return 1 if failed else 0
 
+
+
+# --------------------------------------------------------------------------- issue 27 (H27)
+# Notation fixes of chapters 0-4 (issue 24's "Notation" list), kept in one block so that the
+# rework of this file above merges cleanly; fold these into TWINS when convenient.
+# (4.15) names the conv bias gradient dL/db^(conv), as (4.13) does (it said dL/db).
+TWINS["4.15"] = Twin(("dL/dW_mat", "dL/db^(conv)"), lambda: _cnn_worlds(dense_conv_delta=True),
+                     skip={2: "the arrow col2im: dL/dX_col -> dL/dx is Eq. (4.14), checked there"})
+
+
+# (0.1) is written with H_in, H_out: S is the stride, so sizes may not be called S_in, S_out.
+def _output_size_world_h() -> list[World]:
+    axes = {"H_in": range(6, 10), "K": range(1, 6), "P": range(0, 3), "S": range(1, 4)}
+
+    def output_size(H_in, K, P, S):
+        return PACKAGE["output_size"](H_in, K, S, P)
+
+    return [_grid_world(axes, {"H_out": output_size})]
+
+
+TWINS["0.1"] = Twin(("H_out",), _output_size_world_h, axes={"H_out": ("H_in", "K", "P", "S")})
