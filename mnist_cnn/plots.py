@@ -40,6 +40,7 @@ __all__ = [
     "show_learning_curves",
     "show_lr_schedule",
     "show_mistakes",
+    "show_gradient_rules",
     "show_network",
     "show_probabilities",
     "show_pool_routing",
