@@ -102,9 +102,7 @@ def init_params(
     TypeError
         If ``dtype`` is not float32 or float64.
     """
-    dtype = np.dtype(dtype)
-    if dtype not in validate.FLOAT_DTYPES:
-        raise TypeError(f"dtype must be float32 or float64; got {dtype}")
+    dtype = validate.init_args(rng, dtype, arch)
     shapes = arch.param_shapes
 
     def he(name: str, fan_in: int) -> np.ndarray:
@@ -159,7 +157,7 @@ def _forward(params, x, arch, fast):
     z_conv, conv_cache = layers.conv_forward.unchecked(
         x, params["w_conv"], params["b_conv"], arch.S, arch.P)
     if fast and arch.S_p == arch.K_p:
-        z_pool, argmax = maxpool_forward_fast(z_conv, arch.K_p)
+        z_pool, argmax = maxpool_forward_fast.unchecked(z_conv, arch.K_p)
         pool_cache = layers.PoolCache(z_conv.shape, argmax, arch.K_p, arch.S_p)
     else:
         z_pool, pool_cache = layers.maxpool_forward.unchecked(z_conv, arch.K_p, arch.S_p)
@@ -260,7 +258,7 @@ def loss_and_grads(
     delta_flat, dw_fc1, db_fc1 = L.fc_backward.unchecked(delta_fc1, c["fc1"])
     delta_pool = L.flatten_backward.unchecked(delta_flat, c["flat"])           # (4.10)
     if fast and arch.S_p == arch.K_p:
-        delta_conv = maxpool_backward_fast(delta_pool, c["pool"].argmax,       # (4.11)
+        delta_conv = maxpool_backward_fast.unchecked(delta_pool, c["pool"].argmax,       # (4.11)
                                            c["pool"].z_shape, arch.K_p)
     else:
         delta_conv = L.maxpool_backward.unchecked(delta_pool, c["pool"])       # (4.11)

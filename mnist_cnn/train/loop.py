@@ -41,13 +41,14 @@ from typing import Any
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from mnist_cnn import validate
 from mnist_cnn.architecture import SEED
 from mnist_cnn.data import load_mnist
 from mnist_cnn.fast.step import Workspace, fast_train_step
 from mnist_cnn.reference import network as net
 from mnist_cnn.reference.optim import SGDMomentum, check_hyperparameters, learning_rate
 from mnist_cnn.tools.runtime import environment, peak_rss_mib
-from mnist_cnn.train.checkpoint import RunState
+from mnist_cnn.train.checkpoint import RunState, check_resume
 from mnist_cnn.train.metrics import evaluate
 from mnist_cnn.validate import checked, require_float_array, require_ndim, require_positive_int
 
@@ -145,6 +146,7 @@ class TrainConfig:
         if self.limit is not None:
             require_positive_int("limit", self.limit)
         check_hyperparameters(self.lr, self.momentum, self.weight_decay)
+        validate.require_real("warmup_epochs", self.warmup_epochs)
         if not (0 <= self.warmup_epochs < self.epochs):
             raise ValueError(
                 f"warmup_epochs must be in [0, epochs = {self.epochs}); got {self.warmup_epochs}"
@@ -190,8 +192,7 @@ class TrainingInterrupted(Exception):
 
 
 def _check_shifts(rng, n, max_shift) -> None:
-    require_positive_int("n", n, minimum=0)
-    require_positive_int("max_shift", max_shift, minimum=0)
+    validate.shift_args(rng, n, max_shift)
 
 
 @checked(_check_shifts)
@@ -440,6 +441,8 @@ def train(
     if config.max_steps is not None:
         total_steps = min(total_steps, config.max_steps)
     warmup_steps = min(round(config.warmup_epochs * steps_per_epoch), total_steps - 1)
+    if resume is not None:
+        check_resume(state, n, steps_per_epoch, total_steps)
     epochs_run = math.ceil(total_steps / steps_per_epoch)
 
     def save_state() -> None:
