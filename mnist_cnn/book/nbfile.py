@@ -66,8 +66,8 @@ def read_notebook(path: str | os.PathLike[str]) -> dict[str, Any]:
     try:
         nb = json.loads(text)
     except RecursionError:
-        raise NotebookError(f"{path} is not a notebook: its JSON nests too deeply to read"
-                            ) from None
+        raise NotebookError(f"{path} is not a notebook: expected JSON nested a few levels "
+                            "deep; found nesting too deep to read") from None
     except ValueError as exc:
         raise NotebookError(f"{path} is not a notebook: expected JSON; found text that is "
                             f"not JSON (line {getattr(exc, 'lineno', '?')}: "
@@ -79,13 +79,13 @@ def read_notebook(path: str | os.PathLike[str]) -> dict[str, Any]:
     for index, cell in enumerate(nb["cells"]):
         where = f"{path}: cell {index}"
         if not isinstance(cell, dict):
-            raise NotebookError(f"{where} must be a JSON object; found {_kind(cell)}")
+            raise NotebookError(f"{where}: expected a JSON object; found {_kind(cell)}")
         if not isinstance(cell.get("cell_type"), str):
             found = _kind(cell["cell_type"]) if "cell_type" in cell else "none"
-            raise NotebookError(f"{where} must have a 'cell_type' string; found {found}")
+            raise NotebookError(f"{where}: expected a 'cell_type' string; found {found}")
         source = cell.get("source", "")
         if not (isinstance(source, str)
                 or (isinstance(source, list) and all(isinstance(s, str) for s in source))):
-            raise NotebookError(f"{where} has a 'source' that is {_kind(source)}; expected "
-                                "a string or a list of strings")
+            raise NotebookError(f"{where}: expected a 'source' string or list of strings; "
+                                f"found {_kind(source)}")
     return nb
