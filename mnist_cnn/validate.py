@@ -296,9 +296,10 @@ def require_float_dtype(name: str, dtype: object) -> np.dtype:
     """``dtype`` names float32 or float64; returns it as a ``numpy.dtype``."""
     try:
         result = np.dtype(dtype)
-    except TypeError:
+    except TypeError:  # not a dtype at all ("banana")
         result = None
-    if result not in FLOAT_DTYPES:
+    # ``is None`` first: ``None in FLOAT_DTYPES`` is True (numpy reads None as float64).
+    if result is None or result not in FLOAT_DTYPES:
         raise TypeError(f"{name} must be float32 or float64; got {dtype!r}")
     return result
 
@@ -592,8 +593,9 @@ def one_hot_args(labels: object, classes: int = 10, dtype: object = np.float64) 
     """Labels [N] in ``0..classes-1``, a float dtype, and a target matrix [N, classes] that fits."""
     classes = require_positive_int("classes", classes)
     dtype = require_float_dtype("dtype", dtype)
+    if isinstance(labels, np.ndarray) and labels.ndim == 1:  # the cap before a scan of labels
+        require_allocation("the one-hot targets [N, D_2]", (labels.shape[0], classes), dtype)
     require_labels(labels, None, classes)
-    require_allocation("the one-hot targets [N, D_2]", (labels.shape[0], classes), dtype)
 
 
 def _probability_values(y: np.ndarray) -> None:

@@ -237,7 +237,7 @@ class SGDMomentum:
                 raise ValueError(f"velocity[{name!r}] must be a {v.dtype} array of shape "
                                  f"{v.shape}; got {got}")
             if not np.isfinite(given).all():
-                raise ValueError(f"velocity[{name!r}] holds nan or inf")
+                raise ValueError(f"velocity[{name!r}] must be finite; got nan or inf in it")
         for name, v in self.velocity.items():
             np.copyto(v, velocity[name])
         self.steps = steps

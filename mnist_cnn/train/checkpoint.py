@@ -198,7 +198,7 @@ def load_checkpoint(out: str | os.PathLike[str]) -> RunState:
                 raise CheckpointError(
                     f"{path}: {prefix}.{name} must be float32 {shape}; got {got}")
             if not np.isfinite(a).all():
-                raise CheckpointError(f"{path}: {prefix}.{name} holds nan or inf")
+                raise CheckpointError(f"{path}: {prefix}.{name} must be finite; got nan or inf")
             target[name] = np.ascontiguousarray(a)  # C order: the blocked update's layout
     del meta["format"]
     order = _check_state(path, meta, arrays.get("order"))
