@@ -465,6 +465,21 @@ def shift_args(rng: object, n: object, max_shift: object) -> None:
     require_allocation("the shifts [n, 2]", (n, 2), np.int64)
 
 
+def shift_images_args(x: object, shifts: object) -> None:
+    """The door of ``shift_images``: a float batch, integer shifts [N, 2], a padded copy that fits.
+    """
+    require_ndim("x", require_float_array("x", x), MAP_LAYOUT)
+    shifts = np.asarray(shifts)
+    if not np.issubdtype(shifts.dtype, np.integer) or shifts.shape != (x.shape[0], 2):
+        raise ValueError(f"shifts must be an integer array [N, 2] = ({x.shape[0]}, 2); "
+                         f"got {shifts.dtype} {shifts.shape}")
+    n, c, h, w = x.shape
+    require_allocation("the shifted batch [N, C, H, W]", x.shape, x.dtype)  # before any scan
+    s = max(abs(int(shifts.min())), abs(int(shifts.max()))) if shifts.size else 0
+    require_allocation("the padded batch [N, C, H+2s, W+2s] (s the largest shift)",
+                       (n, c, h + 2 * s, w + 2 * s), x.dtype)
+
+
 # --------------------------------------------------------------------------- the layers' doors
 # One check per layer signature, shared by the loop references and the vectorised layers.
 
@@ -614,6 +629,7 @@ def _probability_values(y: np.ndarray) -> None:
 def probability_args(y: object, labels: object) -> None:
     """Softmax outputs [N, D_2] and their labels (Eqs. (4.1), (4.3))."""
     require_ndim("y", require_float_array("y", y), ("N", "D_2"))
+    require_allocation("a copy of y [N, D_2]", y.shape, y.dtype)  # the backward's delta
     require_labels(labels, y.shape[0], y.shape[1])
     _probability_values(y)
 

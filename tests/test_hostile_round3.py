@@ -450,3 +450,39 @@ def test_g_confusion_matrix_of_uint8_labels_does_not_overflow():
     counts = confusion_matrix(labels, predicted, classes=20)
     assert counts[19, 19] == 1 and counts[18, 17] == 1 and counts[0, 0] == 1
     assert counts.sum() == 3
+
+
+# ----------------------------------------------------------------- H. the allocation cap, further
+
+
+def _huge(shape, dtype=np.float64):
+    return np.broadcast_to(np.zeros((), dtype), shape)
+
+
+CAP = {
+    "shift_images, one shift of 10^6 px": lambda: T.shift_images(
+        np.zeros((2, 1, 28, 28)), np.array([[10**6, 0], [0, 0]])),
+    "shift_images, 10^8 broadcast images": lambda: T.shift_images(
+        _huge((10**8, 1, 28, 28)), _huge((10**8, 2), np.int64)),
+    "accuracy, 10^9 broadcast rows": lambda: accuracy(_huge((10**9, 10)),
+                                                      np.zeros(10**9, np.int8)),
+    "softmax_cross_entropy_backward": lambda: L.softmax_cross_entropy_backward(
+        _huge((10**9, 10)), np.zeros(10**9, np.int8)),
+    "fc_backward": lambda: L.fc_backward(_huge((10**7, 500)), L.FCCache(
+        _huge((10**7, 2880)), np.zeros((500, 2880)))),
+    "maxpool_forward": lambda: L.maxpool_forward(_huge((10**5, 20, 24, 24)), 2),
+    "maxpool_backward_fast": lambda: maxpool_backward_fast(
+        _huge((10**5, 20, 12, 12)), _huge((10**5, 20, 12, 12), np.intp), (10**5, 20, 24, 24)),
+    "softmax_loops": lambda: LP.softmax_loops(_huge((10**9, 10))),
+    "dilate, stride 10": lambda: TR.dilate(_huge((10**4, 20, 24, 24)), 10),
+    "predict, 10^9 broadcast images": lambda: predict(PARAMS64, _huge((10**9, 1, 28, 28))),
+    "conv_dx_closed_form, a 10^5-wide input": lambda: TR.conv_dx_closed_form(
+        _huge((10**3, 3, 4, 10**5 - 2)), W, (10**3, 1, 6, 10**5)),
+    "Workspace float64 of 10^6 images": lambda: Workspace(10**6, np.float64),
+}
+
+
+@pytest.mark.parametrize("case", list(CAP))
+def test_h_the_cap_holds_before_anything_is_allocated(case):
+    with pytest.raises(ValueError, match=r"would allocate .* GiB .*the limit is 4 GiB"):
+        CAP[case]()

@@ -155,6 +155,7 @@ def _check_flat_delta(dout, cache: FlattenCache) -> None:
 def _check_fc_delta(delta, cache: FCCache) -> None:
     a, w = cache
     validate.require_array("delta", delta, (a.shape[0], w.shape[0]), ("N", "D_out"), w.dtype)
+    validate.require_allocation("the input gradient [N, D_in]", a.shape, w.dtype)
 
 
 def _check_relu(z) -> None:

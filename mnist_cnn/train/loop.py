@@ -50,7 +50,7 @@ from mnist_cnn.reference.optim import SGDMomentum, check_hyperparameters, learni
 from mnist_cnn.tools.runtime import environment, peak_rss_mib
 from mnist_cnn.train.checkpoint import RunState, check_resume
 from mnist_cnn.train.metrics import evaluate
-from mnist_cnn.validate import checked, require_float_array, require_ndim, require_positive_int
+from mnist_cnn.validate import checked, require_positive_int
 
 __all__ = [
     "TrainConfig",
@@ -215,13 +215,7 @@ def random_shifts(rng: np.random.Generator, n: int, max_shift: int) -> np.ndarra
 
 
 def _check_shift_images(x, shifts) -> None:
-    require_ndim("x", require_float_array("x", x), ("N", "C", "H", "W"))
-    shifts = np.asarray(shifts)
-    if not np.issubdtype(shifts.dtype, np.integer) or shifts.shape != (x.shape[0], 2):
-        raise ValueError(
-            f"shifts must be an integer array [N, 2] = ({x.shape[0]}, 2); "
-            f"got {shifts.dtype} {shifts.shape}"
-        )
+    validate.shift_images_args(x, shifts)
 
 
 @checked(_check_shift_images)

@@ -79,6 +79,7 @@ def accuracy(y: np.ndarray, labels: np.ndarray) -> float:
     float in [0, 1]
     """
     require_ndim("y", require_float_array("y", y), ("N", "D_2"))
+    require_allocation("a copy of y [N, D_2]", y.shape, y.dtype)  # argmax of a broadcast copies
     require_labels(labels, y.shape[0], y.shape[1])
     return float(np.mean(y.argmax(axis=1) == labels))
 
