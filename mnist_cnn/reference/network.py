@@ -38,8 +38,12 @@ import numpy as np
 
 from mnist_cnn import validate
 from mnist_cnn.architecture import PARAM_NAMES, SEED, Architecture
-from mnist_cnn.fast.pool import maxpool_backward_fast, maxpool_forward_fast
+from mnist_cnn.fast import pool as _pool
 from mnist_cnn.reference import layers, loops
+
+# The hot-path pooling's bare bodies: the network checks its input once, at its own door.
+maxpool_forward_fast = _pool.maxpool_forward_fast.unchecked
+maxpool_backward_fast = _pool.maxpool_backward_fast.unchecked
 
 __all__ = [
     "DELTA_NAMES",
@@ -157,7 +161,7 @@ def _forward(params, x, arch, fast):
     z_conv, conv_cache = layers.conv_forward.unchecked(
         x, params["w_conv"], params["b_conv"], arch.S, arch.P)
     if fast and arch.S_p == arch.K_p:
-        z_pool, argmax = maxpool_forward_fast.unchecked(z_conv, arch.K_p)
+        z_pool, argmax = maxpool_forward_fast(z_conv, arch.K_p)
         pool_cache = layers.PoolCache(z_conv.shape, argmax, arch.K_p, arch.S_p)
     else:
         z_pool, pool_cache = layers.maxpool_forward.unchecked(z_conv, arch.K_p, arch.S_p)
@@ -258,7 +262,7 @@ def loss_and_grads(
     delta_flat, dw_fc1, db_fc1 = L.fc_backward.unchecked(delta_fc1, c["fc1"])
     delta_pool = L.flatten_backward.unchecked(delta_flat, c["flat"])           # (4.10)
     if fast and arch.S_p == arch.K_p:
-        delta_conv = maxpool_backward_fast.unchecked(delta_pool, c["pool"].argmax,       # (4.11)
+        delta_conv = maxpool_backward_fast(delta_pool, c["pool"].argmax,       # (4.11)
                                            c["pool"].z_shape, arch.K_p)
     else:
         delta_conv = L.maxpool_backward.unchecked(delta_pool, c["pool"])       # (4.11)
