@@ -236,6 +236,82 @@ def require_positive_int(name: str, value: object, minimum: int = 1) -> int:
     return int(value)
 
 
+def require_real(name: str, value: object, *, minimum: float | None = None,
+                 positive: bool = False, finite: bool = True) -> float:
+    """Check a real-valued hyper-parameter (a rate, a factor): a number, finite, in range.
+
+    Parameters
+    ----------
+    name : str
+        The parameter's name, used in the message.
+    value : object
+        The value to check: an int or float (numpy scalars included), not a bool or str.
+    minimum : float, optional
+        The smallest allowed value.
+    positive : bool, default False
+        Require ``value > 0``.
+    finite : bool, default True
+        Refuse nan and inf.
+
+    Returns
+    -------
+    float
+        ``value`` as a Python float.
+
+    Raises
+    ------
+    TypeError
+        ``"lr must be a real number; got str ('0.1')"``.
+    ValueError
+        ``"lr must be a finite number > 0; got nan"``.
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{name} must be a real number; got {type(value).__name__} ({value!r})")
+    number = float(value)
+    want = ("a finite number" if finite else "a number") + (" > 0" if positive else "") + (
+        f" >= {minimum}" if minimum is not None else "")
+    if ((finite and not math.isfinite(number)) or (positive and not number > 0)
+            or (minimum is not None and not number >= minimum)):
+        raise ValueError(f"{name} must be {want}; got {number}")
+    return number
+
+
+def require_mapping(name: str, value: object) -> Mapping:
+    """``value`` is a mapping (a dict of named arrays), else a TypeError naming what it is."""
+    if not isinstance(value, Mapping):
+        raise TypeError(f"{name} must be a mapping of names to arrays (a dict); "
+                        f"got {type(value).__name__}")
+    return value
+
+
+def require_generator(name: str, rng: object) -> np.random.Generator:
+    """``rng`` is a ``numpy.random.Generator`` (from ``numpy.random.default_rng``)."""
+    if not isinstance(rng, np.random.Generator):
+        raise TypeError(f"{name} must be a numpy.random.Generator (numpy.random.default_rng"
+                        f"(seed)); got {type(rng).__name__}")
+    return rng
+
+
+def require_float_dtype(name: str, dtype: object) -> np.dtype:
+    """``dtype`` names float32 or float64; returns it as a ``numpy.dtype``."""
+    try:
+        result = np.dtype(dtype)
+    except TypeError:  # not a dtype at all ("banana")
+        result = None
+    # ``is None`` first: ``None in FLOAT_DTYPES`` is True (numpy reads None as float64).
+    if result is None or result not in FLOAT_DTYPES:
+        raise TypeError(f"{name} must be float32 or float64; got {dtype!r}")
+    return result
+
+
+def require_writable(name: str, a: np.ndarray) -> np.ndarray:
+    """``a`` can be updated in place (an optimiser's parameter or velocity)."""
+    if not a.flags.writeable:
+        raise ValueError(f"{name} must be a writable array (it is updated in place); "
+                         "got a read-only one")
+    return a
+
+
 def require_labels(labels: object, n: int | None, classes: int) -> np.ndarray:
     """Class labels: an integer ndarray [N] with values in ``0..classes-1``.
 
@@ -336,6 +412,7 @@ def network_inputs(
     labels : object, optional
         If given, integer labels [N] in ``0..D_2-1``.
     """
+    require_mapping("params", params)
     require_array("x", x, (None, arch.C_in, arch.H, arch.W), IMAGE_LAYOUT)
     im2col_shape = (x.shape[0], arch.C_in * arch.K * arch.K, arch.H_c * arch.W_c)
     if x.shape[0] * im2col_shape[1] * im2col_shape[2] * x.itemsize > 2**28:  # cheap first
@@ -348,6 +425,59 @@ def network_inputs(
         require_array(name, params[name], shape, arch.param_layouts[name], x.dtype)
     if labels is not None:
         require_labels(labels, x.shape[0], arch.D_2)
+
+
+def init_args(rng: object, dtype: object, arch) -> np.dtype:
+    """The door of ``init_params``: a Generator, a float dtype, parameters that fit the cap.
+
+    Returns
+    -------
+    numpy.dtype
+        ``dtype`` as a numpy dtype.
+    """
+    require_generator("rng", rng)
+    dtype = require_float_dtype("dtype", dtype)
+    for name, shape in arch.param_shapes.items():  # drawn in float64, then cast
+        require_allocation(f"the parameter {name} {list(arch.param_layouts[name])}", shape,
+                           np.float64)
+    return dtype
+
+
+def workspace_args(batch: object, dtype: object, arch, threads: object, chunk: object) -> None:
+    """The door of ``mnist_cnn.fast.step.Workspace``: sizes, a float dtype, buffers that fit.
+
+    ``threads=None`` means the default; an explicit ``threads`` must be an int >= 1.
+    """
+    batch = require_positive_int("batch", batch)
+    if threads is not None:
+        require_positive_int("threads", threads)
+    require_positive_int("chunk", chunk)
+    dtype = require_float_dtype("dtype", dtype)
+    require_allocation("the workspace's buffer [batch, D_0]", (batch, arch.D_0), dtype)
+    require_allocation("the workspace's buffer [D_1, batch]", (arch.D_1, batch), dtype)
+
+
+def shift_args(rng: object, n: object, max_shift: object) -> None:
+    """The door of ``random_shifts``: a Generator, counts >= 0, an array of shifts that fits."""
+    require_generator("rng", rng)
+    n = require_positive_int("n", n, minimum=0)
+    require_positive_int("max_shift", max_shift, minimum=0)
+    require_allocation("the shifts [n, 2]", (n, 2), np.int64)
+
+
+def shift_images_args(x: object, shifts: object) -> None:
+    """The door of ``shift_images``: a float batch, integer shifts [N, 2], a padded copy that fits.
+    """
+    require_ndim("x", require_float_array("x", x), MAP_LAYOUT)
+    shifts = np.asarray(shifts)
+    if not np.issubdtype(shifts.dtype, np.integer) or shifts.shape != (x.shape[0], 2):
+        raise ValueError(f"shifts must be an integer array [N, 2] = ({x.shape[0]}, 2); "
+                         f"got {shifts.dtype} {shifts.shape}")
+    n, c, h, w = x.shape
+    require_allocation("the shifted batch [N, C, H, W]", x.shape, x.dtype)  # before any scan
+    s = max(abs(int(shifts.min())), abs(int(shifts.max()))) if shifts.size else 0
+    require_allocation("the padded batch [N, C, H+2s, W+2s] (s the largest shift)",
+                       (n, c, h + 2 * s, w + 2 * s), x.dtype)
 
 
 # --------------------------------------------------------------------------- the layers' doors
@@ -425,6 +555,27 @@ def pool_backward_args(
                   ("N", "C", "H_p", "W_p"), z.dtype)
 
 
+def fast_pool_backward_args(dout: object, argmax: object, z_shape: object, pool: int = 2) -> None:
+    """Inputs of the tiling pooling's backward pass: ``z_shape`` pools to ``dout``'s shape."""
+    if not (isinstance(z_shape, Sequence) and len(z_shape) == 4):
+        raise ValueError(f"z_shape must be (N, C, H, W); got {z_shape!r}")
+    for axis, size in zip(MAP_LAYOUT, z_shape, strict=True):
+        require_positive_int(f"z_shape {axis}", size)
+    require_positive_int("pool", pool)
+    _fits("input", min(z_shape[2:]), pool, 0)
+    pooled = (z_shape[0], z_shape[1], z_shape[2] // pool, z_shape[3] // pool)
+    require_array("dout", dout, pooled, ("N", "C", "H_p", "W_p"))
+    if (not isinstance(argmax, np.ndarray) or argmax.shape != pooled
+            or not np.issubdtype(argmax.dtype, np.integer)):
+        got = (f"{argmax.dtype} {argmax.shape}" if isinstance(argmax, np.ndarray)
+               else type(argmax).__name__)
+        raise ValueError(f"argmax must be an integer array of shape {pooled}; got {got}")
+    if argmax.size and (argmax.min() < 0 or argmax.max() >= pool * pool):
+        raise ValueError(f"argmax must lie in [0, {pool * pool - 1}] (offsets in a "
+                         f"{pool}x{pool} window); got {argmax.min()}..{argmax.max()}")
+    require_allocation("the gradient [N, C, H, W]", z_shape, dout.dtype)
+
+
 def fc_args(a: object, w: object, b: object = None) -> None:
     """Inputs of a fully connected layer, Eq. (1.8): ``a`` [N, D_in], ``w`` [D_out, D_in]."""
     require_ndim("a", require_float_array("a", a), ("N", "D_in"))
@@ -432,6 +583,7 @@ def fc_args(a: object, w: object, b: object = None) -> None:
     require_array("w", w, (w.shape[0], a.shape[1]), ("D_out", "D_in"), a.dtype)
     if b is not None:
         require_array("b", b, (w.shape[0],), ("D_out",), a.dtype)
+    require_allocation("the output [N, D_out]", (a.shape[0], w.shape[0]), a.dtype)
 
 
 def fc_backward_args(delta: object, a: object, w: object) -> None:
@@ -441,14 +593,45 @@ def fc_backward_args(delta: object, a: object, w: object) -> None:
 
 
 def matrix_args(z: object, layout: Sequence[str] = ("N", "D")) -> None:
-    """A float matrix [N, D] (ReLU, softmax inputs)."""
+    """A float matrix [N, D] (ReLU, softmax inputs), whose output of its shape fits the cap."""
     require_ndim("z", require_float_array("z", z), layout)
+    require_allocation(f"the output [{', '.join(layout)}]", z.shape, z.dtype)
+
+
+def elementwise_args(z: object) -> None:
+    """A float array of any shape (an element-wise layer's input); its output fits the cap."""
+    require_float_array("z", z)
+    require_allocation("the output (the shape of z)", z.shape, z.dtype)
+
+
+def one_hot_args(labels: object, classes: int = 10, dtype: object = np.float64) -> None:
+    """Labels [N] in ``0..classes-1``, a float dtype, and a target matrix [N, classes] that fits."""
+    classes = require_positive_int("classes", classes)
+    dtype = require_float_dtype("dtype", dtype)
+    if isinstance(labels, np.ndarray) and labels.ndim == 1:  # the cap before a scan of labels
+        require_allocation("the one-hot targets [N, D_2]", (labels.shape[0], classes), dtype)
+    require_labels(labels, None, classes)
+
+
+def _probability_values(y: np.ndarray) -> None:
+    """Every row of ``y`` is a distribution: entries in [0, 1] that sum to 1 (to rounding)."""
+    if not np.isfinite(y).all() or y.min() < 0 or y.max() > 1:
+        raise ValueError(f"y must hold probabilities in [0, 1] (softmax outputs); got values "
+                         f"from {y.min()} to {y.max()}")
+    sums = y.sum(axis=1)
+    tolerance = math.sqrt(np.finfo(y.dtype).eps)
+    worst = int(np.abs(sums - 1).argmax())
+    if abs(sums[worst] - 1) > tolerance:
+        raise ValueError(f"each row of y must sum to 1 (softmax outputs); row {worst} sums to "
+                         f"{sums[worst]:.6g}")
 
 
 def probability_args(y: object, labels: object) -> None:
     """Softmax outputs [N, D_2] and their labels (Eqs. (4.1), (4.3))."""
     require_ndim("y", require_float_array("y", y), ("N", "D_2"))
+    require_allocation("a copy of y [N, D_2]", y.shape, y.dtype)  # the backward's delta
     require_labels(labels, y.shape[0], y.shape[1])
+    _probability_values(y)
 
 
 def same_shape_args(name: str, a: object, b: np.ndarray) -> None:

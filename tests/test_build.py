@@ -116,7 +116,7 @@ def test_write_provenance(fake_source, tmp_path):
         sha,
         result.npz_sha256,
         "round(value * 256)",
-        "python -m mnist_cnn.data build",
+        "python -m mnist_cnn.book.data_build build",
         "Yann LeCun, Corinna Cortes and Christopher J.C. Burges",
         "CC BY-SA 3.0",
     ):
@@ -389,4 +389,5 @@ def test_build_cli_errors_are_one_line_and_exit_2(tmp_path, monkeypatch, capsys,
     assert data.main(["build", *argv]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert "Traceback" not in "\n".join(err)
-    assert fragment in err[-1] and err[-1].startswith("python -m mnist_cnn.data build: error:")
+    assert fragment in err[-1]
+    assert err[-1].startswith("python -m mnist_cnn.book.data_build build: error:")

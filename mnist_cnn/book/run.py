@@ -14,6 +14,7 @@ import argparse
 import time
 from pathlib import Path
 
+from mnist_cnn.book.nbfile import NotebookError, read_notebook
 from mnist_cnn.tools.files import atomic_write_text
 
 
@@ -110,6 +111,13 @@ def main(argv: list[str] | None = None) -> int:
     missing = [p for p in args.notebooks if not p.is_file()]
     if missing:
         parser.error(f"no such notebook: {', '.join(map(str, missing))}")
+    if args.timeout < 1:
+        parser.error(f"--timeout must be >= 1 second; got {args.timeout}")
+    for path in args.notebooks:  # bad input: one line before any kernel starts
+        try:
+            read_notebook(path)
+        except NotebookError as exc:
+            parser.error(str(exc))
 
     timings = []
     for path in args.notebooks:

@@ -31,6 +31,7 @@ import sys
 import time
 from pathlib import Path
 
+from mnist_cnn.book.nbfile import NotebookError, read_notebook
 from mnist_cnn.tools.files import atomic_write_text
 
 WIDTH, HEIGHT = 1280, 720  # the slide, in CSS pixels
@@ -547,6 +548,11 @@ def main(argv: list[str] | None = None) -> int:
     missing = [p for p in args.notebooks if not p.is_file()]
     if missing:
         parser.error(f"no such notebook: {', '.join(map(str, missing))}")
+    for path in args.notebooks:  # bad input: one line, exit 2 (issue 25)
+        try:
+            read_notebook(path)
+        except NotebookError as exc:
+            parser.error(str(exc))
     if args.command == "tag":
         for path in args.notebooks:
             nb = nbformat.read(path, as_version=4)

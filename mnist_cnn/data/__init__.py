@@ -1,7 +1,7 @@
 """MNIST data: :mod:`.load` reads the shipped file (what readers use); :mod:`.build` makes it.
 
 ``from mnist_cnn.data import load_mnist`` is all a chapter needs;
-``python -m mnist_cnn.data build`` rebuilds ``data/mnist.npz`` (a maintainer's tool).
+``python -m mnist_cnn.book.data_build build`` rebuilds ``data/mnist.npz`` (a maintainer's tool).
 """
 
 from mnist_cnn.data.load import (

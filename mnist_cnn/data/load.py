@@ -44,7 +44,7 @@ __all__ = [
 ]
 
 DATA_PATH_ENV_VAR = "MNIST_CNN_DATA"
-REBUILD_COMMAND = "python -m mnist_cnn.data build"
+REBUILD_COMMAND = "python -m mnist_cnn.book.data_build build"
 #: Where the file lives, relative to the repository root.
 DATA_RELATIVE_PATH = Path("data") / "mnist.npz"
 
@@ -240,7 +240,7 @@ def _read_npz(path: Path) -> dict[str, np.ndarray]:
             arrays = {name: npz[name] for name in npz.files}
     except (EOFError, zipfile.BadZipFile, zlib.error) as exc:
         raise TruncatedFileError(f"{path} cannot be read to the end: {exc}") from exc
-    except (ValueError, OSError) as exc:
+    except (ValueError, OSError, RuntimeError, NotImplementedError) as exc:
         raise FormatError(f"{path} cannot be read: {exc}") from exc
     for split in _STORED_SPLITS:
         labels = arrays[f"{split}_labels"]

@@ -19,7 +19,7 @@ import numpy as np
 from mnist_cnn.fast.update import BLOCK, momentum_update
 from mnist_cnn.reference.optim import SGDMomentum
 
-__all__ = ["BLOCK", "BlockedSGDMomentum"]
+__all__ = ["BLOCK", "BlockedSGDMomentum", "check_fast_step"]
 
 
 class BlockedSGDMomentum(SGDMomentum):
@@ -40,6 +40,9 @@ class BlockedSGDMomentum(SGDMomentum):
              names: Iterable[str] | None = None) -> None:
         """Apply Eq. (5.1) in place, block by block (see :meth:`SGDMomentum.step`).
 
+        All or nothing: :meth:`SGDMomentum.check_step` checks every parameter,
+        velocity and gradient before the first number changes.
+
         Parameters
         ----------
         grads : mapping str -> ndarray
@@ -49,8 +52,36 @@ class BlockedSGDMomentum(SGDMomentum):
             Update only these parameters (the fast step updates ``w_fc1`` itself, in
             its threads); default all. The step count grows by one either way.
         """
-        for name in self.params if names is None else names:
+        self.update_unchecked(grads, lr, self.check_step(grads, lr, names))
+
+    def update_unchecked(self, grads: Mapping[str, np.ndarray], lr: float,
+                         names: Iterable[str]) -> None:
+        """:meth:`step`'s body, for a caller that has run :meth:`check_step` (the fast step)."""
+        for name in names:
             w = self.params[name]
-            momentum_update(w, self.velocity[name], grads["d" + name], lr, self.momentum,
-                            self.weight_decay, self._scratch[w.dtype])
+            momentum_update.unchecked(w, self.velocity[name], grads["d" + name], lr,
+                                      self.momentum, self.weight_decay, self._scratch[w.dtype])
         self.steps += 1
+
+
+def check_fast_step(params: Mapping[str, np.ndarray], optimizer: object, lr: float) -> list[str]:
+    """The optimiser's part of the door of :func:`mnist_cnn.fast.step.fast_train_step`.
+
+    The step updates ``params["w_fc1"]`` inside its threads and the rest through
+    ``optimizer``; both must be the same arrays, writable, with their velocity, and
+    ``lr`` a finite number > 0 -- all checked before the step starts, so a refused
+    step leaves weights and velocity as they were.
+
+    Returns
+    -------
+    list of str
+        The parameter names, in the optimiser's order.
+    """
+    if not isinstance(optimizer, BlockedSGDMomentum):
+        raise TypeError(f"optimizer must be a BlockedSGDMomentum; got {type(optimizer).__name__}")
+    names = optimizer.check_step(None, lr)
+    for name in names:
+        if params.get(name) is not optimizer.params[name]:
+            raise ValueError(f"params[{name!r}] must be the array the optimiser was built on "
+                             "(BlockedSGDMomentum(params)); got another one")
+    return names

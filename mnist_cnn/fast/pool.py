@@ -14,9 +14,21 @@ from __future__ import annotations
 
 import numpy as np
 
+from mnist_cnn import validate
+from mnist_cnn.validate import checked
+
 __all__ = ["maxpool_backward_fast", "maxpool_forward_fast"]
 
 
+def _check_forward(z, pool=2) -> None:
+    validate.pool_args(z, pool)
+
+
+def _check_backward(dout, argmax, z_shape, pool=2) -> None:
+    validate.fast_pool_backward_args(dout, argmax, z_shape, pool)
+
+
+@checked(_check_forward)
 def maxpool_forward_fast(z: np.ndarray, pool: int = 2) -> tuple[np.ndarray, np.ndarray]:
     """Max-pooling with ``S_p = K_p`` as a running maximum over strided slices, Eq. (2.5).
 
@@ -73,6 +85,7 @@ def maxpool_forward_fast(z: np.ndarray, pool: int = 2) -> tuple[np.ndarray, np.n
     return out, offset.astype(np.intp)
 
 
+@checked(_check_backward)
 def maxpool_backward_fast(
     dout: np.ndarray, argmax: np.ndarray, z_shape: tuple[int, ...], pool: int = 2
 ) -> np.ndarray:

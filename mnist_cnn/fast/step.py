@@ -55,6 +55,7 @@ import numpy as np
 
 from mnist_cnn import validate
 from mnist_cnn.architecture import SEED, Architecture
+from mnist_cnn.fast import optim as fast_optim
 from mnist_cnn.fast.convpool import CHUNK, conv_pool_backward, conv_pool_forward, scratch_size
 from mnist_cnn.fast.update import BLOCK, momentum_update
 from mnist_cnn.reference import layers as L
@@ -143,6 +144,7 @@ class Workspace:
 
     def __init__(self, batch: int, dtype=np.float32, arch: Architecture = SEED,
                  threads: int | None = None, chunk: int = CHUNK) -> None:
+        validate.workspace_args(batch, dtype, arch, threads, chunk)
         self.batch = validate.require_positive_int("batch", batch)
         self.threads = validate.require_positive_int(
             "threads", threads or blas_threads() or os.cpu_count() or 1)
@@ -298,6 +300,8 @@ def _step(params, x, labels, ws: Workspace, update: Callable | None):
 
 
 def _check_step(params, x, labels, ws: Workspace) -> None:
+    if not isinstance(ws, Workspace):
+        raise TypeError(f"ws must be a Workspace; got {type(ws).__name__}")
     validate.network_inputs(params, x, ws.arch, labels)
     if x.shape[0] > ws.batch or x.dtype != ws.dtype:
         raise ValueError(f"x must have at most {ws.batch} images of {ws.dtype}; "
@@ -355,14 +359,15 @@ def fast_train_step(params: dict[str, np.ndarray], optimizer, x: np.ndarray,
         The softmax output, before the update.
     """
     _check_step(params, x, labels, ws)
+    names = fast_optim.check_fast_step(params, optimizer, lr)  # all or nothing, from here
     w_fc1, v_fc1 = params["w_fc1"], optimizer.velocity["w_fc1"]
 
     def update(t: int, r: slice) -> None:
-        momentum_update(w_fc1[r], v_fc1[r], ws.dw_fc1[r], lr, optimizer.momentum,
+        momentum_update.unchecked(w_fc1[r], v_fc1[r], ws.dw_fc1[r], lr, optimizer.momentum,
                         optimizer.weight_decay, ws.update_scratch[t])
 
     with ws.one_blas_thread():
         loss, grads, y = _step(params, x, labels, ws, update)
-    rest = [name for name in params if name not in UPDATED_IN_THREADS]
-    optimizer.step(grads, lr, names=rest)
+    optimizer.update_unchecked(grads, lr, [name for name in names
+                                           if name not in UPDATED_IN_THREADS])
     return loss, y

@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from mnist_cnn.validate import checked, require_float_array, require_real, require_writable
+
 __all__ = ["BLOCK", "momentum_update"]
 
 #: Numbers per block: 131,072 float32 are 512 KiB per array, so the blocks of w, v and g stay
@@ -29,25 +31,60 @@ __all__ = ["BLOCK", "momentum_update"]
 BLOCK = 131_072
 
 
+def _check_update(w, v, g, lr, momentum, weight_decay, scratch) -> None:
+    for name, a in (("w", w), ("v", v), ("g", g), ("scratch", scratch)):
+        require_float_array(name, a)
+    for name, a in (("v", v), ("g", g)):
+        if a.shape != w.shape or a.dtype != w.dtype:
+            raise ValueError(f"{name} must have w's shape and dtype, {w.dtype} {w.shape}; "
+                             f"got {a.dtype} {a.shape}")
+    if scratch.ndim != 1 or scratch.size == 0 or scratch.dtype != w.dtype:
+        raise ValueError(f"scratch must be a non-empty 1-D {w.dtype} array; got "
+                         f"{scratch.dtype} {scratch.shape}")
+    for name, a in (("w", w), ("v", v), ("scratch", scratch)):
+        require_writable(name, a)
+    require_real("lr", lr, positive=True)
+    require_real("momentum", momentum, minimum=0)
+    require_real("weight_decay", weight_decay, minimum=0)
+
+
+@checked(_check_update)
 def momentum_update(w: np.ndarray, v: np.ndarray, g: np.ndarray, lr: float, momentum: float,
                     weight_decay: float, scratch: np.ndarray) -> None:
-    """Eq. (5.1) on one tensor (or one contiguous part of it) in place, block by block.
+    """Eq. (5.1) on one tensor (or a part of it, e.g. some rows) in place, block by block.
 
     The same six operations, in the same order, as
-    :meth:`mnist_cnn.reference.optim.SGDMomentum.step`: the same bits.
+    :meth:`mnist_cnn.reference.optim.SGDMomentum.step`: the same bits. Any memory
+    layout is updated in place: C-contiguous tensors block by block; any other
+    (Fortran order, the rows of a Fortran-ordered matrix, a strided view) by the
+    same operations on the whole tensor, with one temporary of its size -- never on a
+    copy that would then be thrown away.
 
     Parameters
     ----------
     w, v : numpy.ndarray
-        Weights and velocity, C-contiguous, same shape and dtype; updated in place.
+        Weights and velocity, same shape and dtype; updated in place (writable).
     g : numpy.ndarray
         ``dL/dw``, same shape and dtype; read, not modified.
     lr, momentum, weight_decay : float
-        ``eta_t``, ``mu`` and ``lambda`` (checked by the optimiser).
+        ``eta_t > 0``, ``mu >= 0`` and ``lambda >= 0``.
     scratch : numpy.ndarray
-        1-D, same dtype; its size is the block size.
+        1-D, same dtype, writable; its size is the block size.
     """
     mu, lam, block = momentum, weight_decay, scratch.size
+    if not (w.flags.c_contiguous and v.flags.c_contiguous and g.flags.c_contiguous):
+        # reshape(-1) would copy: update the views themselves, element-wise (same bits).
+        s = np.empty_like(w)
+        v *= mu
+        if lam:
+            np.multiply(w, lam, out=s)
+            s += g
+            v += s
+        else:
+            v += g
+        np.multiply(v, lr, out=s)
+        w -= s
+        return
     w_flat, v_flat, g_flat = w.reshape(-1), v.reshape(-1), g.reshape(-1)
     for start in range(0, w_flat.size, block):
         w_b, v_b, g_b = (a[start : start + block] for a in (w_flat, v_flat, g_flat))

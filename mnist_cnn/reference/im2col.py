@@ -56,6 +56,8 @@ def _check_col2im(X_col, x_shape, K, stride=1, padding=0) -> None:
     validate.require_shape(
         "X_col", X_col, (n, c_in * K * K, h_c * w_c), ("N", "C_in*K*K", "H_c*W_c")
     )
+    validate.require_allocation("the padded input [N, C_in, H_in+2P, W_in+2P]",
+                                (n, c_in, h_in + 2 * padding, w_in + 2 * padding), X_col.dtype)
 
 
 @checked(validate.image_args)

@@ -155,10 +155,11 @@ def _check_flat_delta(dout, cache: FlattenCache) -> None:
 def _check_fc_delta(delta, cache: FCCache) -> None:
     a, w = cache
     validate.require_array("delta", delta, (a.shape[0], w.shape[0]), ("N", "D_out"), w.dtype)
+    validate.require_allocation("the input gradient [N, D_in]", a.shape, w.dtype)
 
 
 def _check_relu(z) -> None:
-    validate.require_float_array("z", z)
+    validate.elementwise_args(z)
 
 
 def _check_relu_delta(dout, cache: ReluCache) -> None:
@@ -170,7 +171,7 @@ def _check_softmax(z) -> None:
 
 
 def _check_one_hot(labels, classes: int = 10, dtype=np.float64) -> None:
-    validate.require_labels(labels, None, validate.require_positive_int("classes", classes))
+    validate.one_hot_args(labels, classes, dtype)
 
 
 # --------------------------------------------------------------------------- convolution

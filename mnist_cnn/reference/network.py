@@ -38,8 +38,12 @@ import numpy as np
 
 from mnist_cnn import validate
 from mnist_cnn.architecture import PARAM_NAMES, SEED, Architecture
-from mnist_cnn.fast.pool import maxpool_backward_fast, maxpool_forward_fast
+from mnist_cnn.fast import pool as _pool
 from mnist_cnn.reference import layers, loops
+
+# The hot-path pooling's bare bodies: the network checks its input once, at its own door.
+maxpool_forward_fast = _pool.maxpool_forward_fast.unchecked
+maxpool_backward_fast = _pool.maxpool_backward_fast.unchecked
 
 __all__ = [
     "DELTA_NAMES",
@@ -102,9 +106,7 @@ def init_params(
     TypeError
         If ``dtype`` is not float32 or float64.
     """
-    dtype = np.dtype(dtype)
-    if dtype not in validate.FLOAT_DTYPES:
-        raise TypeError(f"dtype must be float32 or float64; got {dtype}")
+    dtype = validate.init_args(rng, dtype, arch)
     shapes = arch.param_shapes
 
     def he(name: str, fan_in: int) -> np.ndarray:

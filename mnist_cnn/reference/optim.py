@@ -22,11 +22,18 @@ the readable form; training runs the same operations block by block
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, MutableMapping
+from collections.abc import Iterable, Mapping, MutableMapping
 
 import numpy as np
 
-from mnist_cnn.validate import checked, require_float_array, require_positive_int
+from mnist_cnn.validate import (
+    checked,
+    require_float_array,
+    require_mapping,
+    require_positive_int,
+    require_real,
+    require_writable,
+)
 
 __all__ = ["SGDMomentum", "check_hyperparameters", "learning_rate"]
 
@@ -36,12 +43,15 @@ def check_hyperparameters(lr: float, momentum: float, weight_decay: float) -> No
 
     Raises
     ------
+    TypeError
+        If one of them is not a real number (a str, a bool, None).
     ValueError
         Unless ``lr`` is finite and > 0, ``momentum`` in [0, 1) and
         ``weight_decay`` finite and >= 0.
     """
-    if not (lr > 0 and math.isfinite(lr)):
-        raise ValueError(f"lr must be a finite number > 0; got {lr}")
+    require_real("lr", lr, positive=True)
+    require_real("momentum", momentum)
+    require_real("weight_decay", weight_decay)
     if not 0 <= momentum < 1:
         raise ValueError(f"momentum must be in [0, 1); got {momentum}")
     if not (weight_decay >= 0 and math.isfinite(weight_decay)):
@@ -85,8 +95,8 @@ class SGDMomentum:
         weight_decay: float = 0.0,
     ) -> None:
         check_hyperparameters(1.0, momentum, weight_decay)  # the rate comes with each step
-        for name, value in params.items():
-            require_float_array(name, value)
+        for name, value in require_mapping("params", params).items():
+            require_writable(name, require_float_array(name, value))
         self.params = params
         self.momentum = float(momentum)
         self.weight_decay = float(weight_decay)
@@ -94,19 +104,83 @@ class SGDMomentum:
         self._scratch = {name: np.empty_like(value) for name, value in params.items()}
         self.steps = 0
 
+    def check_step(self, grads: Mapping[str, np.ndarray] | None, lr: float,
+                   names: Iterable[str] | None = None) -> list[str]:
+        """The door of :meth:`step`: everything an update needs, checked before anything moves.
+
+        So a step is all or nothing: a read-only parameter, a parameter replaced by
+        one of another shape or dtype, a missing or mis-shaped gradient or a bad rate
+        is refused before any velocity or weight changes.
+
+        Parameters
+        ----------
+        grads : mapping str -> ndarray, or None
+            ``"d" + name`` for each parameter updated; None checks the state only.
+        lr : float
+            ``eta_t``: a finite number > 0.
+        names : iterable of str, optional
+            The parameters to update; default all.
+
+        Returns
+        -------
+        list of str
+            The names to update.
+
+        Raises
+        ------
+        TypeError, ValueError, KeyError
+            Naming the parameter or gradient, what was expected and what was found.
+        """
+        # Cheap tests first; the helpers of mnist_cnn.validate only to raise (this runs
+        # every step).
+        if not (isinstance(lr, (float, int)) and not isinstance(lr, bool)
+                and 0 < lr < math.inf):
+            require_real("lr", lr, positive=True)
+        names = list(self.params) if names is None else list(names)
+        if grads is not None and not isinstance(grads, Mapping):
+            require_mapping("grads", grads)
+        for name in names:
+            if name not in self.velocity:
+                raise KeyError(f"no parameter {name!r}; the optimiser has {list(self.velocity)}")
+            w, v = self.params.get(name), self.velocity[name]
+            if not isinstance(w, np.ndarray) or w.shape != v.shape or w.dtype != v.dtype:
+                got = (f"{w.dtype} {w.shape}" if isinstance(w, np.ndarray)
+                       else type(w).__name__)
+                raise ValueError(f"params[{name!r}] must stay the {v.dtype} array of shape "
+                                 f"{v.shape} the optimiser was built on; got {got}")
+            if not (w.flags.writeable and v.flags.writeable):
+                require_writable(f"params[{name!r}]", w)
+                require_writable(f"velocity[{name!r}]", v)
+            if grads is None:
+                continue
+            if "d" + name not in grads:
+                raise KeyError(f"grads lacks 'd{name}' (the gradient of {name}); it has "
+                               f"{sorted(grads)}")
+            g = grads["d" + name]
+            if not isinstance(g, np.ndarray) or g.shape != v.shape or g.dtype != v.dtype:
+                got = f"{g.dtype} {g.shape}" if isinstance(g, np.ndarray) else type(g).__name__
+                raise ValueError(f"grads['d{name}'] must be a {v.dtype} array of shape "
+                                 f"{v.shape} (that of {name}); got {got}")
+        return names
+
     def step(self, grads: Mapping[str, np.ndarray], lr: float) -> None:
-        """Apply one update, Eq. (5.1), to every parameter in place.
+        """Apply one update, Eq. (5.1), to every parameter in place: all of it or nothing.
 
         Parameters
         ----------
         grads : mapping str -> ndarray
             ``"d" + name`` for every parameter ``name`` (the keys of
             :func:`mnist_cnn.reference.network.loss_and_grads`), same shape and dtype as
-            the parameter (as ``loss_and_grads`` returns them: trusted). They
-            are read, not modified.
+            the parameter. They are read, not modified.
         lr : float
-            ``eta_t > 0`` for this step (e.g. from :func:`learning_rate`: trusted).
+            ``eta_t > 0`` for this step (e.g. from :func:`learning_rate`).
+
+        Raises
+        ------
+        TypeError, ValueError, KeyError
+            From :meth:`check_step`, before any number changes.
         """
+        self.check_step(grads, lr)
         mu, lam = self.momentum, self.weight_decay
         for name, w in self.params.items():
             g = grads["d" + name]
@@ -142,13 +216,35 @@ class SGDMomentum:
             One array per parameter, of its shape (e.g. from
             :func:`mnist_cnn.train.checkpoint.load_checkpoint`, which checked them).
         steps : int
+            ``>= 0``.
+
+        Raises
+        ------
+        TypeError, ValueError, KeyError
+            Before anything is copied, if a velocity is missing, not an array of its
+            parameter's shape and dtype, not finite, or ``steps`` is not an int >= 0.
         """
+        require_mapping("velocity", velocity)
+        steps = require_positive_int("steps", steps, minimum=0)
+        for name, v in self.velocity.items():
+            if name not in velocity:
+                raise KeyError(f"velocity lacks {name!r}; expected {list(self.velocity)}")
+            given = velocity[name]
+            if (not isinstance(given, np.ndarray) or given.shape != v.shape
+                    or given.dtype != v.dtype):
+                got = (f"{given.dtype} {given.shape}" if isinstance(given, np.ndarray)
+                       else type(given).__name__)
+                raise ValueError(f"velocity[{name!r}] must be a {v.dtype} array of shape "
+                                 f"{v.shape}; got {got}")
+            if not np.isfinite(given).all():
+                raise ValueError(f"velocity[{name!r}] must be finite; got nan or inf in it")
         for name, v in self.velocity.items():
             np.copyto(v, velocity[name])
-        self.steps = int(steps)
+        self.steps = steps
 
 
 def _check_schedule(step, total_steps, base_lr, warmup_steps=0) -> None:
+    require_real("base_lr", base_lr, positive=True)
     total_steps = require_positive_int("total_steps", total_steps)
     warmup_steps = require_positive_int("warmup_steps", warmup_steps, minimum=0)
     step = require_positive_int("step", step, minimum=0)

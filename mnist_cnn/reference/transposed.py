@@ -26,9 +26,42 @@ from __future__ import annotations
 import numpy as np
 import scipy.signal
 
+from mnist_cnn import validate
+from mnist_cnn.validate import checked
+
 __all__ = ["conv_dx_closed_form", "dilate"]
 
 
+def _check_dilate(delta, stride) -> None:
+    validate.require_ndim("delta", validate.require_float_array("delta", delta),
+                          ("N", "C_out", "H_c", "W_c"))
+    stride = validate.require_positive_int("stride", stride)
+    n, c, h, w = delta.shape
+    validate.require_allocation("the dilated delta", (n, c, (h - 1) * stride + 1,
+                                                      (w - 1) * stride + 1), delta.dtype)
+
+
+def _check_dx(delta, w, x_shape, stride=1, padding=0) -> None:
+    if not (isinstance(x_shape, (tuple, list)) and len(x_shape) == 4):
+        raise ValueError(f"x_shape must be (N, C_in, H_in, W_in); got {x_shape!r}")
+    for axis, size in zip(validate.IMAGE_LAYOUT, x_shape, strict=True):
+        validate.require_positive_int(f"x_shape {axis}", size)
+    validate.require_float_array("delta", delta)
+    validate.require_ndim("w", validate.require_float_array("w", w), validate.CONV_WEIGHT_LAYOUT)
+    validate.require_positive_int("stride", stride)
+    validate.require_positive_int("padding", padding, minimum=0)
+    validate.require_same_dtype(delta=delta, w=w)
+    if w.shape[2] != w.shape[3]:
+        raise ValueError(f"w must have a square kernel [C_out, C_in, K, K]; got {w.shape}")
+    n, c_in, h_in, w_in = x_shape
+    validate.require_allocation("the padded gradient [N, C_in, H_in+2P, W_in+2P]",
+                                (n, c_in, h_in + 2 * padding, w_in + 2 * padding), delta.dtype)
+    if min(h_in, w_in) + 2 * padding < w.shape[2]:
+        raise ValueError(f"kernel {w.shape[2]} does not fit into input {min(h_in, w_in)} "
+                         f"with padding {padding}")
+
+
+@checked(_check_dilate)
 def dilate(delta: np.ndarray, stride: int) -> np.ndarray:
     """Insert ``stride - 1`` zeros between neighbouring entries of each map.
 
@@ -56,6 +89,7 @@ def dilate(delta: np.ndarray, stride: int) -> np.ndarray:
     return out
 
 
+@checked(_check_dx)
 def conv_dx_closed_form(
     delta: np.ndarray, w: np.ndarray, x_shape: tuple[int, int, int, int],
     stride: int = 1, padding: int = 0,
@@ -92,7 +126,7 @@ def conv_dx_closed_form(
     if delta.shape != (N, C_out, H_c, W_c) or w.shape[1] != C_in:
         raise ValueError(f"delta must have shape {(N, C_out, H_c, W_c)} and w {C_in} input "
                          f"channels; got delta {delta.shape}, w {w.shape}")
-    dilated = dilate(delta, S)                                   # step 1
+    dilated = dilate.unchecked(delta, S)                                   # step 1
     dx_pad = np.zeros((N, C_in, H_in + 2 * P, W_in + 2 * P), dtype=delta.dtype)
     H_read, W_read = (H_c - 1) * S + K, (W_c - 1) * S + K      # rows/columns some window reads
     for n in range(N):

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +22,9 @@ __all__ = ["NpzHeaderError", "npz_headers"]
 
 _ZIP_MAGIC = b"PK\x03\x04"
 _NPY_MAGIC = b"\x93NUMPY"
+#: Zip compression methods Python's zipfile reads (numpy writes 0 and 8).
+_READABLE_METHODS = frozenset({zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2,
+                               zipfile.ZIP_LZMA})
 
 
 class NpzHeaderError(ValueError):
@@ -72,6 +76,14 @@ def npz_headers(
         with zipfile.ZipFile(path) as archive:
             for info in archive.infolist():
                 name = info.filename.removesuffix(".npy")
+                if info.flag_bits & 0x1:
+                    raise NpzHeaderError(f"{path}: {name} is encrypted; an npz holds plain "
+                                         "(stored or deflated) members")
+                if info.compress_type not in _READABLE_METHODS:
+                    raise NpzHeaderError(
+                        f"{path}: {name} uses zip compression method {info.compress_type}; "
+                        f"expected one of {sorted(_READABLE_METHODS)} (stored, deflated, "
+                        "bzip2, lzma)")
                 with archive.open(info) as member:
                     version = np.lib.format.read_magic(member)
                     read = {(1, 0): np.lib.format.read_array_header_1_0,
@@ -102,7 +114,8 @@ def npz_headers(
                 headers[name] = (tuple(int(s) for s in shape), dtype)
     except NpzHeaderError:
         raise
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile, KeyError) as exc:
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile, KeyError, RuntimeError,
+            NotImplementedError, zlib.error) as exc:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise NpzHeaderError(f"{path} is not a readable .npz archive ({reason})") from None
     return headers

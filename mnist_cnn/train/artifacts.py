@@ -127,7 +127,8 @@ def load_weights(
             params = {name: npz[name] for name in PARAM_NAMES}
     except WeightsFileError:
         raise
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError) as exc:
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError, RuntimeError,
+            NotImplementedError) as exc:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise WeightsFileError(f"{path} is not a readable .npz file ({reason})") from None
     dtypes = {params[name].dtype for name in PARAM_NAMES}

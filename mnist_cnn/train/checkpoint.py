@@ -23,6 +23,7 @@ import dataclasses
 import io
 import json
 import os
+import re
 import time
 import zipfile
 from dataclasses import dataclass, field
@@ -42,6 +43,7 @@ __all__ = [
     "RunState",
     "load_checkpoint",
     "prepare_out",
+    "check_resume",
     "save_checkpoint",
 ]
 
@@ -180,8 +182,11 @@ def load_checkpoint(out: str | os.PathLike[str]) -> RunState:
     except NpzHeaderError as exc:
         raise CheckpointError(f"{path} is not a usable checkpoint: {exc}") from None
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, UnicodeDecodeError,
-            AttributeError) as exc:
+            AttributeError, RuntimeError, NotImplementedError, RecursionError) as exc:
         raise CheckpointError(f"{path} is not a readable checkpoint ({exc})") from None
+    if not isinstance(meta, dict):
+        raise CheckpointError(f"{path}: its state must be a JSON object; got "
+                              f"{type(meta).__name__}")
     if meta.get("format") != FORMAT:
         raise CheckpointError(f"{path} has format {meta.get('format')!r}; expected {FORMAT!r}")
     params, velocity = {}, {}
@@ -192,9 +197,87 @@ def load_checkpoint(out: str | os.PathLike[str]) -> RunState:
                 got = "missing" if a is None else f"{a.dtype} {a.shape}"
                 raise CheckpointError(
                     f"{path}: {prefix}.{name} must be float32 {shape}; got {got}")
-            target[name] = a
+            if not np.isfinite(a).all():
+                raise CheckpointError(f"{path}: {prefix}.{name} must be finite; got nan or inf")
+            target[name] = np.ascontiguousarray(a)  # C order: the blocked update's layout
     del meta["format"]
-    return RunState(params=params, velocity=velocity, order=arrays["order"], **meta)
+    order = _check_state(path, meta, arrays.get("order"))
+    return RunState(params=params, velocity=velocity, order=order, **meta)
+
+
+def check_resume(state: RunState, images: int, steps_per_epoch: int, total_steps: int) -> None:
+    """A loaded state fits the run it continues: its permutation covers the split, its
+    step counts lie inside the run (the door of ``train(resume=...)``).
+
+    Raises
+    ------
+    CheckpointError
+        Naming the field, what the run expects and what the checkpoint holds.
+    """
+    if state.batch and len(state.order) != images:
+        raise CheckpointError(f"the checkpoint's order permutes {len(state.order):,} images; "
+                              f"the training split has {images:,}")
+    if state.batch >= steps_per_epoch:
+        raise CheckpointError(f"the checkpoint's batch {state.batch} must be < "
+                              f"{steps_per_epoch} (the steps of an epoch)")
+    if state.step > total_steps or state.step != state.epoch * steps_per_epoch + state.batch:
+        raise CheckpointError(f"the checkpoint's step {state.step} must be epoch x steps per "
+                              f"epoch + batch = {state.epoch} x {steps_per_epoch} + "
+                              f"{state.batch}, at most {total_steps}")
+
+
+#: The JSON fields of a checkpoint's state and what each must be.
+_STATE_FIELDS = {"optimizer_steps": int, "rng_order": dict, "rng_shift": dict, "config": dict,
+                 "epoch": int, "batch": int, "step": int, "sums": dict, "epochs": list,
+                 "curve": list}
+
+
+def _check_state(path: Path, meta: dict, order: object) -> np.ndarray:
+    """The JSON state and ``order`` of a checkpoint, checked; a hand-edited one is named."""
+    fields = set(_STATE_FIELDS)
+    if set(meta) != fields:
+        missing, extra = sorted(fields - set(meta)), sorted(set(meta) - fields)
+        raise CheckpointError(f"{path}: the state must hold exactly {sorted(fields)}; "
+                              f"missing {missing}, unexpected {extra}")
+    for key, kind in _STATE_FIELDS.items():
+        value = meta[key]
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            raise CheckpointError(f"{path}: state {key!r} must be a JSON "
+                                  f"{'integer' if kind is int else kind.__name__}; got "
+                                  f"{type(value).__name__} ({str(value)[:40]})")
+        if kind is int and value < 0:
+            raise CheckpointError(f"{path}: state {key!r} must be >= 0; got {value}")
+    if meta["batch"] > meta["step"]:
+        raise CheckpointError(f"{path}: state 'batch' ({meta['batch']}) cannot exceed 'step' "
+                              f"({meta['step']})")
+    for key in ("sums",):
+        for name, value in meta[key].items():
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise CheckpointError(f"{path}: state sums[{name!r}] must be a number; got "
+                                      f"{type(value).__name__}")
+    for key in ("epochs", "curve"):
+        if not all(isinstance(item, dict) for item in meta[key]):
+            raise CheckpointError(f"{path}: state {key!r} must be a list of JSON objects")
+    if meta["optimizer_steps"] != meta["step"]:
+        raise CheckpointError(f"{path}: state 'optimizer_steps' ({meta['optimizer_steps']}) "
+                              f"must equal 'step' ({meta['step']})")
+    for key in ("rng_order", "rng_shift"):
+        try:
+            np.random.default_rng().bit_generator.state = meta[key]
+        except (TypeError, ValueError, KeyError, OverflowError) as exc:
+            raise CheckpointError(f"{path}: state {key!r} is not a generator state ({exc})"
+                                  ) from None
+    if (not isinstance(order, np.ndarray) or order.ndim != 1
+            or not np.issubdtype(order.dtype, np.integer)):
+        got = (f"{order.dtype} {order.shape}" if isinstance(order, np.ndarray) else "missing")
+        raise CheckpointError(f"{path}: order must be a 1-D integer array; got {got}")
+    if (meta["batch"] == 0) != (order.size == 0):
+        raise CheckpointError(f"{path}: order must be empty exactly at an epoch boundary "
+                              f"(batch 0); got batch {meta['batch']} and {order.size} entries")
+    if order.size and not np.array_equal(np.sort(order), np.arange(order.size)):
+        raise CheckpointError(f"{path}: order must be a permutation of 0..{order.size - 1} "
+                              f"(the epoch's shuffled images); it is not")
+    return order.astype(np.int64)
 
 
 def prepare_out(out: str | os.PathLike[str], *, force: bool = False,
@@ -248,7 +331,15 @@ def prepare_out(out: str | os.PathLike[str], *, force: bool = False,
     elif force:
         for name in sorted(earlier, key=lambda name: name != "manifest.json"):  # manifest first
             (out / name).unlink()
-    # Temporary files of writes cut short (a killed process cannot remove its own).
+    # Temporary files of this package's writes cut short (a killed process cannot remove
+    # its own): only names it writes, never any other ``.*.tmp`` a user keeps there.
     for stale in out.glob(".*.tmp"):
-        stale.unlink(missing_ok=True)
+        if _OWN_TEMP.fullmatch(stale.name) and stale.is_file():
+            stale.unlink(missing_ok=True)
     return out
+
+
+#: The temporary names a run writes in its folder: ``mnist_cnn.tools.files.atomic_write``'s
+#: ``.<run file>.<12 hex>.tmp`` and the write probe ``.write-probe.<pid>.tmp``.
+_OWN_TEMP = re.compile(r"\.(?:" + "|".join(re.escape(name) for name in RUN_FILES)
+                       + r")\.[0-9a-f]{12}\.tmp|\.write-probe\.[0-9]+\.tmp")

@@ -34,7 +34,13 @@ from pathlib import Path
 from mnist_cnn.data import MnistDataError, load_mnist
 from mnist_cnn.tools.runtime import set_blas_threads
 from mnist_cnn.train.artifacts import WeightsFileError, commit_results, load_weights
-from mnist_cnn.train.checkpoint import CHECKPOINT, load_checkpoint, prepare_out, save_checkpoint
+from mnist_cnn.train.checkpoint import (
+    CHECKPOINT,
+    CheckpointError,
+    load_checkpoint,
+    prepare_out,
+    save_checkpoint,
+)
 from mnist_cnn.train.loop import (
     EVAL_SPLITS,
     LIMIT_REASONS,
@@ -165,6 +171,11 @@ def _config(args: argparse.Namespace, argv: list[str], out: Path) -> tuple[Train
     explicit = {k for k, v in vars(_parser(explicit_only=True).parse_args(argv)).items()
                 if v is not None}
     stored = {k: v for k, v in state.config.items() if k in _CONFIG_FIELDS}
+    try:
+        TrainConfig(**stored)
+    except (TypeError, ValueError) as exc:
+        raise CheckpointError(f"{out / CHECKPOINT}: its config is not a valid run ({exc})"
+                              ) from None
     return TrainConfig(**{**stored, **{k: given[k] for k in explicit if k in given}}), state
 
 

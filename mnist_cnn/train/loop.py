@@ -41,15 +41,16 @@ from typing import Any
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from mnist_cnn import validate
 from mnist_cnn.architecture import SEED
 from mnist_cnn.data import load_mnist
 from mnist_cnn.fast.step import Workspace, fast_train_step
 from mnist_cnn.reference import network as net
 from mnist_cnn.reference.optim import SGDMomentum, check_hyperparameters, learning_rate
 from mnist_cnn.tools.runtime import environment, peak_rss_mib
-from mnist_cnn.train.checkpoint import RunState
+from mnist_cnn.train.checkpoint import RunState, check_resume
 from mnist_cnn.train.metrics import evaluate
-from mnist_cnn.validate import checked, require_float_array, require_ndim, require_positive_int
+from mnist_cnn.validate import checked, require_positive_int
 
 __all__ = [
     "TrainConfig",
@@ -145,6 +146,7 @@ class TrainConfig:
         if self.limit is not None:
             require_positive_int("limit", self.limit)
         check_hyperparameters(self.lr, self.momentum, self.weight_decay)
+        validate.require_real("warmup_epochs", self.warmup_epochs)
         if not (0 <= self.warmup_epochs < self.epochs):
             raise ValueError(
                 f"warmup_epochs must be in [0, epochs = {self.epochs}); got {self.warmup_epochs}"
@@ -190,8 +192,7 @@ class TrainingInterrupted(Exception):
 
 
 def _check_shifts(rng, n, max_shift) -> None:
-    require_positive_int("n", n, minimum=0)
-    require_positive_int("max_shift", max_shift, minimum=0)
+    validate.shift_args(rng, n, max_shift)
 
 
 @checked(_check_shifts)
@@ -214,13 +215,7 @@ def random_shifts(rng: np.random.Generator, n: int, max_shift: int) -> np.ndarra
 
 
 def _check_shift_images(x, shifts) -> None:
-    require_ndim("x", require_float_array("x", x), ("N", "C", "H", "W"))
-    shifts = np.asarray(shifts)
-    if not np.issubdtype(shifts.dtype, np.integer) or shifts.shape != (x.shape[0], 2):
-        raise ValueError(
-            f"shifts must be an integer array [N, 2] = ({x.shape[0]}, 2); "
-            f"got {shifts.dtype} {shifts.shape}"
-        )
+    validate.shift_images_args(x, shifts)
 
 
 @checked(_check_shift_images)
@@ -440,6 +435,8 @@ def train(
     if config.max_steps is not None:
         total_steps = min(total_steps, config.max_steps)
     warmup_steps = min(round(config.warmup_epochs * steps_per_epoch), total_steps - 1)
+    if resume is not None:
+        check_resume(state, n, steps_per_epoch, total_steps)
     epochs_run = math.ceil(total_steps / steps_per_epoch)
 
     def save_state() -> None:

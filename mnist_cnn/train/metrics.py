@@ -15,7 +15,15 @@ from mnist_cnn.fast.infer import predict_fast
 from mnist_cnn.fast.step import Workspace
 from mnist_cnn.reference import layers
 from mnist_cnn.reference import network as net
-from mnist_cnn.validate import require_labels, require_ndim, require_positive_int
+from mnist_cnn.validate import (
+    IMAGE_LAYOUT,
+    require_allocation,
+    require_array,
+    require_float_array,
+    require_labels,
+    require_ndim,
+    require_positive_int,
+)
 
 __all__ = ["accuracy", "confusion_matrix", "evaluate", "predict"]
 
@@ -43,6 +51,9 @@ def predict(params: Mapping[str, np.ndarray], images: np.ndarray,
     ndarray, shape [N, 10], dtype of ``images``
     """
     batch_size = require_positive_int("batch_size", batch_size)
+    arch = workspace.arch if workspace is not None else arch
+    require_array("images", images, (None, arch.C_in, arch.H, arch.W), IMAGE_LAYOUT)
+    require_allocation("the outputs [N, D_2]", (images.shape[0], arch.D_2), images.dtype)
     if workspace is not None:
         return predict_fast(params, images, workspace)
     out = np.empty((images.shape[0], arch.D_2), dtype=images.dtype)
@@ -67,9 +78,9 @@ def accuracy(y: np.ndarray, labels: np.ndarray) -> float:
     -------
     float in [0, 1]
     """
-    require_ndim("y", y, ("N", "D_2"))
-    if labels.shape != (y.shape[0],):
-        raise ValueError(f"labels must have shape [N] = ({y.shape[0]},); got {labels.shape}")
+    require_ndim("y", require_float_array("y", y), ("N", "D_2"))
+    require_allocation("a copy of y [N, D_2]", y.shape, y.dtype)  # argmax of a broadcast copies
+    require_labels(labels, y.shape[0], y.shape[1])
     return float(np.mean(y.argmax(axis=1) == labels))
 
 
@@ -90,12 +101,19 @@ def confusion_matrix(labels: np.ndarray, predicted: np.ndarray, classes: int = 1
     ndarray of int64, shape [classes, classes]
     """
     classes = require_positive_int("classes", classes)
+    require_allocation("the confusion matrix [classes, classes]", (classes, classes), np.int64)
+    for name, a in (("labels", labels), ("predicted", predicted)):
+        if not isinstance(a, np.ndarray) or not np.issubdtype(a.dtype, np.integer):
+            got = a.dtype if isinstance(a, np.ndarray) else type(a).__name__
+            raise TypeError(f"{name} must be an integer numpy.ndarray; got {got}")
     if labels.shape != predicted.shape or labels.ndim != 1:
         raise ValueError(f"labels and predicted must both be [N]; got {labels.shape} and "
                          f"{predicted.shape}")
     for name, a in (("labels", labels), ("predicted", predicted)):
         if a.size and (a.min() < 0 or a.max() >= classes):
-            raise ValueError(f"{name} must lie in [0, {classes - 1}]")
+            raise ValueError(f"{name} must lie in [0, {classes - 1}]; got min {a.min()}, "
+                             f"max {a.max()}")
+    labels, predicted = labels.astype(np.int64), predicted.astype(np.int64)  # no overflow
     flat = np.bincount(labels * classes + predicted, minlength=classes * classes)
     return flat.reshape(classes, classes)
 
@@ -123,7 +141,8 @@ def evaluate(params: Mapping[str, np.ndarray], images: np.ndarray, labels: np.nd
         ``loss`` (mean cross-entropy), ``accuracy`` (fraction), ``correct`` and
         ``images`` (counts).
     """
-    require_labels(labels, len(images), SEED.D_2)
+    require_array("images", images, (None, SEED.C_in, SEED.H, SEED.W), IMAGE_LAYOUT)
+    require_labels(labels, images.shape[0], SEED.D_2)
     y = predict(params, images, batch_size, workspace=workspace)
     loss = float(layers.cross_entropy.unchecked(y, labels))
     correct = int(np.count_nonzero(y.argmax(axis=1) == labels))

@@ -28,6 +28,7 @@ import functools
 import itertools
 import json
 import re
+import sys
 import textwrap
 import time
 from collections.abc import Callable, Iterable
@@ -47,6 +48,7 @@ from mnist_cnn.book.equations.latex import (
     Tensor,
     parse_display,
 )
+from mnist_cnn.book.nbfile import NotebookError, read_notebook
 from mnist_cnn.reference import im2col, layers, loops, optim
 from mnist_cnn.train import loop, metrics
 
@@ -511,12 +513,12 @@ def extract_displays(notebook: str | Path) -> dict[str, list[str]]:
     dict of str to list of str
         ``"1.3"`` -> the text between the ``$$`` of each display tagged ``(1.3)``.
     """
-    nb = json.loads(Path(notebook).read_text(encoding="utf-8"))
+    nb = read_notebook(notebook)  # NotebookError, one line, for anything but a notebook
     out: dict[str, list[str]] = {}
     for cell in nb["cells"]:
         if cell["cell_type"] != "markdown":
             continue
-        source = "".join(cell["source"])
+        source = "".join(cell.get("source", ""))
         for m in _DISPLAY.finditer(source):
             for tag in _TAG.findall(m.group(1)):
                 out.setdefault(tag, []).append(m.group(1))
@@ -877,6 +879,8 @@ def typeset_results_of(tag: str, latex_text: str) -> Result:
         display = parse_display(tag, latex_text)
     except LatexError as err:
         return Result(tag, "fail", message=f"cannot read: {err}")
+    except RecursionError:
+        return Result(tag, "fail", message="cannot read: the display nests too deeply")
     return check_display(display, TWINS[tag])
 
 
@@ -937,7 +941,16 @@ def main(argv: list[str] | None = None) -> int:
                        help="print tag -> result as JSON (for the equation ledger)")
     args = parser.parse_args(argv)
     start = time.perf_counter()
-    results = typeset_results(args.notebooks)
+    try:
+        results = typeset_results(args.notebooks)
+    except NotebookError as exc:
+        print(f"{parser.prog} check: error: {exc}", file=sys.stderr)
+        return 2
+    if not results:
+        print(f"{parser.prog} check: error: expected numbered displays ($$ ... \\tag{{k.n}} $$ "
+              f"in markdown cells); found none in {', '.join(map(str, args.notebooks))}",
+              file=sys.stderr)
+        return 1
     failed = any(r.status == "fail" for r in results.values())
     if args.json:
         print(json.dumps({tag: dataclasses.asdict(results[tag])
