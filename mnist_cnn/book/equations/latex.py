@@ -67,6 +67,7 @@ def tokenize(text: str) -> list[str]:
     list of str
         E.g. ``["z", "^", "{", "(", "c", "o", "n", "v", ")", "}", ...]``.
     """
+    text = re.sub(r"(?<!\\)%[^\n]*", "", text)  # LaTeX comments (the display's marker)
     text = re.sub(r"\\\\\[[^\]]*\]", r"\\\\", text)
     text = re.sub(r"\\(tag|label)\{[^}]*\}", "", text)
     tokens = []
@@ -465,6 +466,21 @@ class _Parser:
             return Node("floor", (inner,))
         if tok == r"\sum":
             return self.reduction("sum")
+        if tok == r"\min" and self.peek() == r"\{":  # \min\{i = 1..K_p : cond\}
+            self.take()
+            rest = []
+            while self.peek() != ":":
+                rest.append(self.take())
+            self.take(":")
+            if "=" not in rest or ".." not in rest:
+                raise LatexError("a set minimum must write the range of its index: "
+                                 "\\min\\{i = 1..K : ...\\}")
+            k, j = rest.index("="), rest.index("..")
+            lo = self.sub_parser(rest[k + 1 : j]).whole_expr()
+            hi = self.sub_parser(rest[j + 1 :]).whole_expr()
+            cond = self.condition({r"\}"})
+            self.take(r"\}")
+            return Node("setmin", (cond,), name="".join(rest[:k]), extra=(lo, hi))
         if tok == r"\max" or tok == r"\min":
             if self.peek() == "_":
                 return self.reduction(tok[1:])
@@ -873,7 +889,7 @@ class Evaluator:
         if k in ("max2", "min2"):
             a, b = (self.value(x, env, depth) for x in node.args)
             return np.maximum(a, b) if k == "max2" else np.minimum(a, b)
-        if k in ("sum", "max", "min", "argmax", "count"):
+        if k in ("sum", "max", "min", "argmax", "count", "setmin"):
             return self.reduce(node, env, depth)
         if k == "indicator":
             return self.truth(node.args[0], env, depth).astype(np.float64)
@@ -933,6 +949,11 @@ class Evaluator:
         lo, hi = self.bounds(node.name, *node.extra, env)
         vals = self.axis_values(np.arange(lo, hi + 1), depth)
         inner = {**env, node.name: vals}
+        if node.kind == "setmin":  # the least index that satisfies the condition
+            holds = self.truth(node.args[0], inner, depth + 1)
+            holds = np.broadcast_to(holds, np.broadcast_shapes(holds.shape, vals.shape))
+            first = np.where(holds, vals, np.inf).min(axis=depth, keepdims=True)
+            return np.where(np.isfinite(first), first, np.nan)  # empty set: undefined
         if node.kind == "count":
             body = self.truth(node.args[0], inner, depth + 1).astype(np.float64)
         else:
@@ -962,15 +983,15 @@ class Evaluator:
     def symbol(self, node: Node, env: dict, depth: int):
         name, idx = node.name, node.args
         full = f"{name}_{node.extra}" if node.extra is not None else name
-        if not idx and full in env:
-            return env[full]
+        if (not idx or node.extra is not None) and full in env:
+            return env[full]  # a size that is a free variable (H_c on a grid of sizes)
         if node.extra is not None and full in self.sizes:
             return self.sizes[full]
         if not idx and name in env:
             return env[name]
         if not idx and name in self.sizes:
             return self.sizes[name]
-        if name in self.lets:
+        if name in self.lets and (not idx or len(idx) == len(self.lets[name][0])):
             params = self.lets[name][0]
             if idx:
                 return self.let(name, idx, env, depth)
