@@ -169,6 +169,7 @@ def _cnn_world(case: dict, seed: int = 0, dense_conv_delta: bool = False) -> Wor
     z_fc2, fc2_cache = P_["fc_forward"](z_relu, w_fc2, b_fc2)
     y = P_["softmax"](z_fc2)
     labels = rng.integers(0, D_2, N)
+    labels[:2] = 0, D_2 - 1  # the first and the last class occur: a sum from k = 2 shows
     t = P_["one_hot"](labels, D_2)
     L = P_["cross_entropy"](y, labels)
     delta_fc2 = P_["softmax_cross_entropy_backward"](y, labels)
@@ -454,8 +455,7 @@ class Twin:
         equation is a function of. Anything else on the right (the target itself, an array
         computed after it) is an unknown symbol and fails the check.
     aliases : tuple of str
-        Other names of a target in a chain (``\partial L / \partial z^{(fc2)}`` beside
-        ``\delta^{(fc2)}``): notation, not a value to compare.
+        Other names of a target in a chain (``dL/dz^(fc2)`` beside ``delta^(fc2)``): notation, not a value to compare.
     recurrence : bool
         The targets are recurrences (``v_t`` from ``v_{t-1}``): they may appear on their own
         right-hand side, at another index, and are then read from the package.
@@ -708,7 +708,7 @@ def _names(node) -> set[str]:
 
 
 def _mentions(node, name: str, sizes: dict, lhs: Node | None = None) -> bool:
-    """Whether ``node`` reads the array ``name`` (a size spelled alike, ``\eta_0``, does not;
+    """Whether ``node`` reads the array ``name`` (a size spelled alike, ``eta_0``, does not;
     with ``lhs``, only a read of the same entry counts: ``v_{t-1}`` beside ``v_t`` does not)."""
     if not isinstance(node, Node):
         return False

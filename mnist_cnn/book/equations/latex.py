@@ -3,7 +3,7 @@
 What this is: a recursive-descent parser for the subset of LaTeX the chapters typeset
 (indexed symbols, sums and maxima with limits, floor, ``\\bmod``, fractions, ``\\exp``,
 ``\\log``, ``\\cos``, cases, indicators ``\\mathbb 1[...]``, set counts ``\\#\\{n : ...\\}``,
-``\\arg\\max``) and an evaluator that computes an expression on numbers, with every free
+``\\arg\\max``, the least or largest element of a set ``\\min\\{i = 1..K : ...\\}``) and an evaluator that computes an expression on numbers, with every free
 index an axis of a broadcast numpy array. :mod:`mnist_cnn.book.equations.check` uses it to compare
 the typeset equations with the package, entry by entry.
 
@@ -466,7 +466,7 @@ class _Parser:
             return Node("floor", (inner,))
         if tok == r"\sum":
             return self.reduction("sum")
-        if tok == r"\min" and self.peek() == r"\{":  # \min\{i = 1..K_p : cond\}
+        if tok in (r"\min", r"\max") and self.peek() == r"\{":  # \min\{i = 1..K_p : cond\}
             self.take()
             rest = []
             while self.peek() != ":":
@@ -480,7 +480,7 @@ class _Parser:
             hi = self.sub_parser(rest[j + 1 :]).whole_expr()
             cond = self.condition({r"\}"})
             self.take(r"\}")
-            return Node("setmin", (cond,), name="".join(rest[:k]), extra=(lo, hi))
+            return Node("set" + tok[1:], (cond,), name="".join(rest[:k]), extra=(lo, hi))
         if tok == r"\max" or tok == r"\min":
             if self.peek() == "_":
                 return self.reduction(tok[1:])
@@ -889,7 +889,7 @@ class Evaluator:
         if k in ("max2", "min2"):
             a, b = (self.value(x, env, depth) for x in node.args)
             return np.maximum(a, b) if k == "max2" else np.minimum(a, b)
-        if k in ("sum", "max", "min", "argmax", "count", "setmin"):
+        if k in ("sum", "max", "min", "argmax", "count", "setmin", "setmax"):
             return self.reduce(node, env, depth)
         if k == "indicator":
             return self.truth(node.args[0], env, depth).astype(np.float64)
@@ -949,11 +949,14 @@ class Evaluator:
         lo, hi = self.bounds(node.name, *node.extra, env)
         vals = self.axis_values(np.arange(lo, hi + 1), depth)
         inner = {**env, node.name: vals}
-        if node.kind == "setmin":  # the least index that satisfies the condition
+        if node.kind in ("setmin", "setmax"):  # the least (largest) index that satisfies it
             holds = self.truth(node.args[0], inner, depth + 1)
             holds = np.broadcast_to(holds, np.broadcast_shapes(holds.shape, vals.shape))
-            first = np.where(holds, vals, np.inf).min(axis=depth, keepdims=True)
-            return np.where(np.isfinite(first), first, np.nan)  # empty set: undefined
+            if node.kind == "setmin":
+                best = np.where(holds, vals, np.inf).min(axis=depth, keepdims=True)
+            else:
+                best = np.where(holds, vals, -np.inf).max(axis=depth, keepdims=True)
+            return np.where(np.isfinite(best), best, np.nan)  # empty set: undefined
         if node.kind == "count":
             body = self.truth(node.args[0], inner, depth + 1).astype(np.float64)
         else:
