@@ -50,7 +50,8 @@ from mnist_cnn.book.equations.latex import (
 from mnist_cnn.reference import im2col, layers, loops, optim
 from mnist_cnn.train import loop, metrics
 
-__all__ = ["PACKAGE", "TWINS", "UNTAGGED", "EXEMPT", "untagged_results", "untagged_displays", "Result", "extract_displays", "book_notebooks",
+__all__ = ["PACKAGE", "TWINS", "UNTAGGED", "EXEMPT", "untagged_results", "untagged_displays",
+           "Result", "extract_displays", "book_notebooks",
            "check_display", "typeset_results", "typeset_results_of", "ledger_summary", "main"]
 
 # --------------------------------------------------------------------------- the package
@@ -455,7 +456,8 @@ class Twin:
         equation is a function of. Anything else on the right (the target itself, an array
         computed after it) is an unknown symbol and fails the check.
     aliases : tuple of str
-        Other names of a target in a chain (``dL/dz^(fc2)`` beside ``delta^(fc2)``): notation, not a value to compare.
+        Other names of a target in a chain (``dL/dz^(fc2)`` beside ``delta^(fc2)``):
+        notation, not a value to compare.
     recurrence : bool
         The targets are recurrences (``v_t`` from ``v_{t-1}``): they may appear on their own
         right-hand side, at another index, and are then read from the package.

@@ -3,9 +3,11 @@
 What this is: a recursive-descent parser for the subset of LaTeX the chapters typeset
 (indexed symbols, sums and maxima with limits, floor, ``\\bmod``, fractions, ``\\exp``,
 ``\\log``, ``\\cos``, cases, indicators ``\\mathbb 1[...]``, set counts ``\\#\\{n : ...\\}``,
-``\\arg\\max``, the least or largest element of a set ``\\min\\{i = 1..K : ...\\}``) and an evaluator that computes an expression on numbers, with every free
-index an axis of a broadcast numpy array. :mod:`mnist_cnn.book.equations.check` uses it to compare
-the typeset equations with the package, entry by entry.
+``\\arg\\max``, the least or largest element of a set ``\\min\\{i = 1..K : ...\\}``) and
+an evaluator that computes an expression on numbers, with every free index an axis of a
+broadcast numpy array. :mod:`mnist_cnn.book.equations.check` uses it to compare the typeset
+equations with the package, entry by entry. A LaTeX comment (``% check: (1.3)``) is a
+marker for the check, not maths.
 
 What this is not: a general LaTeX reader. Anything outside the subset raises
 :class:`LatexError` naming the token, so an equation the parser cannot read fails the
