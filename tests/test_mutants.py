@@ -1,4 +1,4 @@
-"""The mutation tables are current: every anchor holds its node once, and a mutant changes the copy."""
+"""The mutation tables are current: every anchor holds its node once; a mutant edits the copy."""
 
 import ast
 import os
