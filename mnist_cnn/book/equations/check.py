@@ -2,11 +2,15 @@
 
 What this is: the machine check of the LaTeX the reader reads. For every ``\\tag``ged
 display in the notebooks' markdown, :mod:`mnist_cnn.book.equations.latex` parses the equation
-as written, evaluates its right-hand side on tiny random float64 instances (several shapes, with
-``S = 2``, ``P = 1``, ``C_in > 1`` and ties in the max-pool windows), and compares it with
-what the package computes for the left-hand side. Change an index, a limit, a factor or a
-sign in the markdown and the check fails. A tag that is not tied to the package must be
-in :data:`EXEMPT` with a reason; an unknown tag fails.
+as written, evaluates its right-hand side from the inputs the equation names (``Twin.inputs``:
+never its own target, never an array computed after it) on tiny float64 instances (five
+networks in which no two sizes are equal in every instance, with ``S = 2``, ``P = 1`` and 2,
+``C_in > 1``, tied pool windows and a pre-activation at exactly 0), and compares it with what
+the package computes for the left-hand side. Change an index, a limit, a factor or a sign in
+the markdown and the check fails. No clause is skipped. A chapter must typeset all its tags
+(a deleted tag fails, an unknown one fails), and every display without a number is either
+checked (a LaTeX comment ``% check: (1.3)`` names its twin) or marked
+``% not an equation: <why>``.
 
 What this is not: a check of the code (the tests do that) or of the prose around the
 equations. The package is reached only through :data:`PACKAGE`, one table.
