@@ -20,12 +20,12 @@ from mnist_cnn.validate import require_positive_int
 def output_size(size_in: int, kernel: int, stride: int = 1, padding: int = 0) -> int:
     """Output length of a sliding window along one axis, Eq. (0.1).
 
-    ``S_out = floor((S_in - K + 2P) / S) + 1``
+    ``H_out = floor((H_in - K + 2P) / S) + 1``
 
     Parameters
     ----------
     size_in : int
-        Input length ``S_in`` (height or width).
+        Input length ``H_in`` (height or width).
     kernel : int
         Window length ``K``.
     stride : int, default 1
@@ -36,7 +36,7 @@ def output_size(size_in: int, kernel: int, stride: int = 1, padding: int = 0) ->
     Returns
     -------
     int
-        ``S_out >= 1``.
+        ``H_out >= 1``.
 
     Raises
     ------

@@ -6,8 +6,10 @@ from pathlib import Path
 
 import nbformat
 import pytest
+import scipy.signal
 
 from mnist_cnn.book import ledger
+from mnist_cnn.reference import im2col, layers, loops
 
 ROOT = Path(__file__).resolve().parents[1]
 CHAPTERS = {int(p.name[:2]): p for p in sorted((ROOT / "notebooks").glob("0[0-5]_*.ipynb"))}
@@ -47,19 +49,47 @@ def test_the_identity_detector_can_fail():
     same = ledger.find("(2.4)", "batched F_c X vs layers.conv_forward_per_channel")
     assert same.kind == "consistency" and ledger.shares_code(same)
     assert ledger.shares_code(ledger.Check("(3.3)", "x", "independent", "loops",
-                                           ("im2col.im2col",), ("layers.conv_forward",)))
+                                           (im2col.im2col,), (layers.conv_forward,)))
 
 
-def test_kinds_sources_and_names_are_known_and_labels_unique():
+def test_an_undeclared_side_fails_the_independence_test():
+    for tested, referee in (((layers.conv_forward,), ()), ((), (loops.conv_forward_loops,)),
+                            ((), ())):
+        check = ledger.Check("(1.3)", "x", "independent", "loops", tested, referee)
+        assert ledger.shares_code(check)
+    declared = ledger.Check("(1.3)", "x", "independent", "scipy", (loops.conv_forward_loops,),
+                            (scipy.signal.correlate2d,))
+    assert not ledger.shares_code(declared)
+
+
+def test_kinds_sources_and_sides_are_known_and_labels_unique():
     seen = set()
     for check in ledger.CHECKS:
         assert check.kind in ledger.KINDS and check.source in ledger.SOURCES, check
+        assert check.kind != "transcription", "typeset checks come from book.equations"
         assert all(ledger.equations_of(check.equation)), check
         assert set(ledger.equations_of(check.equation)) <= set(ledger.EQUATIONS), check
-        for name in check.tested + check.referee:
-            ledger.resolve(name)
+        assert set(check.not_for) <= set(ledger.equations_of(check.equation)), check
+        for side in check.tested + check.referee:  # objects, not names
+            assert isinstance(side, ledger.Written) or callable(side), check
+            assert ledger.name_of(side)
         assert (check.equation, check.label) not in seen, check
         seen.add((check.equation, check.label))
+
+
+def test_the_squared_error_delta_is_credited_only_to_checks_of_its_loss():
+    credited = ledger.checks_for("4.4", "independent")
+    assert credited and all("squared-error" in c.label for c in credited), credited
+    assert all(ledger.equations_of(c.equation) == ["4.4"] for c in credited)
+
+
+def test_the_first_argmax_of_4_11_is_found_independently():
+    check = ledger.find("(4.11)", "delta_conv at the first argmax = delta_pool")
+    assert check.kind == "independent" and not ledger.shares_code(check)
+    source = "\n".join(_cells(CHAPTERS[4], "code"))
+    cell = source[source.index("# the routed delta sits at the first maximum"):]
+    cell = cell[: cell.index("delta_conv at the first argmax")]
+    assert ".argmax(" not in cell and ".transpose(" not in cell
 
 
 def test_every_check_runs_somewhere():
@@ -83,10 +113,10 @@ def test_the_ledger_prints_every_equation():
     assert counts["independent"] >= len(ledger.EQUATIONS) and counts["consistency"] > 0
 
 
-def test_typeset_results_become_independent_checks():
+def test_typeset_results_become_transcription_checks():
     results = {"1.3": {"status": "ok"}, "2.6": {"status": "exempt"}, "9.9": {"status": "ok"}}
     checks = ledger.typeset_checks(results)
     assert [(c.equation, c.kind, c.source) for c in checks] == [
-        ("(1.3)", "independent", "typeset form")]
+        ("(1.3)", "transcription", "typeset form")]
     text = ledger.format_ledger(chapters=[1], typeset=results)
-    assert "typeset LaTeX vs the package" in text
+    assert "typeset LaTeX vs the package" in text and "1 transcription" in text

@@ -87,7 +87,8 @@ def accuracy(y: np.ndarray, labels: np.ndarray) -> float:
 def confusion_matrix(labels: np.ndarray, predicted: np.ndarray, classes: int = 10) -> np.ndarray:
     """Counts of (true class, predicted class) pairs, Eq. (5.5).
 
-    ``C_{a,b} = #{n : label_n = a, argmax_k y_{n,k} = b}``; row ``a`` sums to the
+    ``C_{a,b} = sum_n 1[label_n = a] 1[argmax_k y_{n,k} = b]``, i.e. ``C = T^T P`` with ``T``
+    and ``P`` the one-hot rows of the labels and of the predictions; row ``a`` sums to the
     number of images of class ``a``, and the trace over ``N`` is the accuracy.
 
     Parameters
@@ -113,9 +114,8 @@ def confusion_matrix(labels: np.ndarray, predicted: np.ndarray, classes: int = 1
         if a.size and (a.min() < 0 or a.max() >= classes):
             raise ValueError(f"{name} must lie in [0, {classes - 1}]; got min {a.min()}, "
                              f"max {a.max()}")
-    labels, predicted = labels.astype(np.int64), predicted.astype(np.int64)  # no overflow
-    flat = np.bincount(labels * classes + predicted, minlength=classes * classes)
-    return flat.reshape(classes, classes)
+    one_hot = np.eye(classes, dtype=np.int64)
+    return one_hot[labels].T @ one_hot[predicted]  # sum over n of 1[label_n = a] 1[pred_n = b]
 
 
 def evaluate(params: Mapping[str, np.ndarray], images: np.ndarray, labels: np.ndarray,

@@ -9,6 +9,7 @@ from mnist_cnn.book.equations.check import (
     EXEMPT,
     PACKAGE,
     TWINS,
+    UNTAGGED,
     Result,
     Twin,
     book_notebooks,
@@ -19,8 +20,11 @@ from mnist_cnn.book.equations.check import (
     seed_sizes,
     typeset_results,
     typeset_results_of,
+    untagged_displays,
+    untagged_results,
 )
 
-__all__ = ["PACKAGE", "TWINS", "EXEMPT", "Twin", "Result", "extract_displays", "book_notebooks",
+__all__ = ["PACKAGE", "TWINS", "UNTAGGED", "EXEMPT", "Twin", "untagged_results",
+           "untagged_displays", "Result", "extract_displays", "book_notebooks",
            "check_display", "typeset_results", "typeset_results_of", "ledger_summary",
            "seed_sizes", "main"]

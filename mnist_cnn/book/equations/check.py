@@ -2,11 +2,15 @@
 
 What this is: the machine check of the LaTeX the reader reads. For every ``\\tag``ged
 display in the notebooks' markdown, :mod:`mnist_cnn.book.equations.latex` parses the equation
-as written, evaluates its right-hand side on tiny random float64 instances (several shapes, with
-``S = 2``, ``P = 1``, ``C_in > 1`` and ties in the max-pool windows), and compares it with
-what the package computes for the left-hand side. Change an index, a limit, a factor or a
-sign in the markdown and the check fails. A tag that is not tied to the package must be
-in :data:`EXEMPT` with a reason; an unknown tag fails.
+as written, evaluates its right-hand side from the inputs the equation names (``Twin.inputs``:
+never its own target, never an array computed after it) on tiny float64 instances (five
+networks in which no two sizes are equal in every instance, with ``S = 2``, ``P = 1`` and 2,
+``C_in > 1``, tied pool windows and a pre-activation at exactly 0), and compares it with what
+the package computes for the left-hand side. Change an index, a limit, a factor or a sign in
+the markdown and the check fails. No clause is skipped. A chapter must typeset all its tags
+(a deleted tag fails, an unknown one fails), and every display without a number is either
+checked (a LaTeX comment ``% check: (1.3)`` names its twin) or marked
+``% not an equation: <why>``.
 
 What this is not: a check of the code (the tests do that) or of the prose around the
 equations. The package is reached only through :data:`PACKAGE`, one table.
@@ -52,7 +56,8 @@ from mnist_cnn.book.nbfile import NotebookError, read_notebook
 from mnist_cnn.reference import im2col, layers, loops, optim
 from mnist_cnn.train import loop, metrics
 
-__all__ = ["PACKAGE", "TWINS", "EXEMPT", "Result", "extract_displays", "book_notebooks",
+__all__ = ["PACKAGE", "TWINS", "UNTAGGED", "EXEMPT", "untagged_results", "untagged_displays",
+           "Result", "extract_displays", "book_notebooks",
            "check_display", "typeset_results", "typeset_results_of", "ledger_summary", "main"]
 
 # --------------------------------------------------------------------------- the package
@@ -104,12 +109,17 @@ class World:
 
 # Shapes of the conv/pool/fc instances: S = 2, P = 1 and 2, C_in > 1, overlapping pools,
 # a stride that drops border rows (floor), and integer data with ties in the pool windows.
+# No two sizes are equal in every instance (tests/test_equations.py asserts it), so a sum
+# to N written as a sum to D_2, or 1/N written 1/D_2, changes a number somewhere; the last
+# instance has its thirteen tensor sizes pairwise different. The integer instance has a
+# pre-activation of fc1 at exactly 0 (so > 0 and \ge 0 differ) and tied pool windows.
 CNN_CASES = [
-    dict(N=3, C_in=1, C_out=3, H_in=6, W_in=7, K=3, S=1, P=0, K_p=2, S_p=2, D_1=4, D_2=3),
-    dict(N=4, C_in=2, C_out=3, H_in=7, W_in=8, K=3, S=2, P=1, K_p=2, S_p=1, D_1=5, D_2=4),
-    dict(N=5, C_in=3, C_out=2, H_in=8, W_in=6, K=2, S=1, P=2, K_p=3, S_p=2, D_1=3, D_2=5),
-    dict(N=3, C_in=2, C_out=4, H_in=9, W_in=7, K=3, S=2, P=1, K_p=2, S_p=2, D_1=6, D_2=3,
+    dict(N=3, C_in=1, C_out=4, H_in=6, W_in=7, K=3, S=1, P=0, K_p=2, S_p=2, D_1=6, D_2=5),
+    dict(N=4, C_in=2, C_out=3, H_in=7, W_in=8, K=3, S=2, P=1, K_p=2, S_p=1, D_1=5, D_2=6),
+    dict(N=5, C_in=3, C_out=2, H_in=8, W_in=6, K=2, S=1, P=2, K_p=3, S_p=2, D_1=4, D_2=3),
+    dict(N=2, C_in=2, C_out=4, H_in=9, W_in=7, K=3, S=2, P=1, K_p=2, S_p=2, D_1=6, D_2=5,
          ties=True),
+    dict(N=3, C_in=4, C_out=5, H_in=7, W_in=10, K=2, S=1, P=1, K_p=3, S_p=1, D_1=13, D_2=12),
 ]
 
 
@@ -150,16 +160,23 @@ def _cnn_world(case: dict, seed: int = 0, dense_conv_delta: bool = False) -> Wor
     H_p, W_p = z_pool.shape[2:]
     z_flat, flat_cache = P_["flatten_forward"](z_pool)
     D_0 = z_flat.shape[1]
-    # scaled by 1/sqrt(D_in): pre-activations of order 1, some of them in (0, 1), so that a
-    # wrong threshold in 1[z > 0] shows
-    w_fc1 = rng.standard_normal((D_1, D_0)) / np.sqrt(D_0 * float(np.mean(z_flat**2)))
-    w_fc2 = rng.standard_normal((D_2, D_1))
-    b_fc1, b_fc2 = rng.standard_normal(D_1) / 4, rng.standard_normal(D_2) / 4
+    if case.get("ties"):  # integers again: z^(fc1) exact, and z^(fc1)_{1,1} exactly 0
+        w_fc1 = rng.integers(-1, 2, (D_1, D_0)).astype(np.float64)
+        b_fc1 = rng.integers(-2, 3, D_1).astype(np.float64)
+        b_fc1[0] = -float(z_flat[0] @ w_fc1[0])
+    else:
+        # scaled by 1/sqrt(D_in): pre-activations of order 1, some of them in (0, 1), so
+        # that a wrong threshold in 1[z > 0] shows
+        w_fc1 = rng.standard_normal((D_1, D_0)) / np.sqrt(D_0 * float(np.mean(z_flat**2)))
+        b_fc1 = rng.standard_normal(D_1) / 4
+    w_fc2 = rng.standard_normal((D_2, D_1)) / (np.sqrt(D_1) if case.get("ties") else 1)
+    b_fc2 = rng.standard_normal(D_2) / 4
     z_fc1, fc1_cache = P_["fc_forward"](z_flat, w_fc1, b_fc1)
     z_relu, relu_cache = P_["relu_forward"](z_fc1)
     z_fc2, fc2_cache = P_["fc_forward"](z_relu, w_fc2, b_fc2)
     y = P_["softmax"](z_fc2)
     labels = rng.integers(0, D_2, N)
+    labels[:2] = 0, D_2 - 1  # the first and the last class occur: a sum from k = 2 shows
     t = P_["one_hot"](labels, D_2)
     L = P_["cross_entropy"](y, labels)
     delta_fc2 = P_["softmax_cross_entropy_backward"](y, labels)
@@ -222,6 +239,16 @@ def _cnn_world(case: dict, seed: int = 0, dense_conv_delta: bool = False) -> Wor
         "dL/dW_mat": T(dw_conv.reshape(C_out, C_in * K * K)), "dL/db": T(db_conv),
         r"\Delta": T(delta_conv.reshape(N, C_out, HW)),
     })
+    if dense_conv_delta:
+        # dL/dX_col^(n) for L = sum <Delta, W_mat X_col + b 1^T>, by centred differences of
+        # that loss in X_col (the package forms this product inside conv_backward only)
+        W_mat, Delta, X_col = (tensors[k].values for k in ("W_mat", r"\Delta", "X_col"))
+
+        def loss_of(X, n):
+            return float(np.sum(Delta[n] * (W_mat @ X)))
+
+        tensors["dL/dX_col"] = T(np.stack([
+            _fd_jacobian(functools.partial(loss_of, n=n), X_col[n]) for n in range(N)]))
     # (2.6): the pooling windows as the im2col columns of z^(conv), Eq. (2.1) with K_p, S_p
     tensors["X_pool"] = T(P_["im2col_per_channel"](z_conv, K_p, S_p, 0))
     label = ", ".join(f"{k}={v}" for k, v in case.items())
@@ -232,6 +259,29 @@ def _cnn_world(case: dict, seed: int = 0, dense_conv_delta: bool = False) -> Wor
 def _cnn_worlds(dense_conv_delta: bool = False) -> list[World]:
     """:func:`_cnn_world` on every case of :data:`CNN_CASES` (computed once)."""
     return [_cnn_world(case, seed, dense_conv_delta) for seed, case in enumerate(CNN_CASES)]
+
+
+@functools.cache
+def _stable_softmax_worlds() -> list[World]:
+    """The instances of :func:`_cnn_worlds`, and logits of order 800 that only a softmax
+    shifted by the row maximum survives in float64 (Eq. (1.12) is about that)."""
+    z = np.array([[800.0, 799.0, -800.0, 0.5], [-799.0, -800.0, -801.0, -798.5],
+                  [3.0, 800.0, 800.0, -2.0]])
+    y = PACKAGE["softmax"](z)
+    big = World({"N": 3, "D_2": 4}, {"z^(fc2)": Tensor(z), "y": Tensor(y),
+                                     "M": Tensor(z.max(axis=1))}, label="logits of +-800")
+    return [*_cnn_worlds(), big]
+
+
+def _pool_size_worlds() -> list[World]:
+    """H_p, W_p as the package's max-pool makes them, on a grid of sizes."""
+    axes = {"H_c": range(4, 8), "W_c": range(5, 9), "K_p": range(1, 4), "S_p": range(1, 4)}
+
+    def shape(H_c, W_c, K_p, S_p):
+        return PACKAGE["maxpool_forward"](np.zeros((1, 1, H_c, W_c)), K_p, S_p)[0].shape[2:]
+
+    return [_grid_world(axes, {"H_p": lambda **a: shape(**a)[0],
+                               "W_p": lambda **a: shape(**a)[1]})]
 
 
 def _grid_world(axes: dict[str, range], targets: dict[str, Callable[..., float]]) -> World:
@@ -251,11 +301,13 @@ def _grid_world(axes: dict[str, range], targets: dict[str, Callable[..., float]]
 
 
 def _output_size_world() -> list[World]:
-    axes = {"S_in": range(6, 10), "K": range(1, 6), "P": range(0, 3), "S": range(1, 4)}
-    def output_size(S_in, K, P, S):
-        return PACKAGE["output_size"](S_in, K, S, P)
+    # (0.1) is written with H_in, H_out: S is the stride, so sizes are not called S_in, S_out
+    axes = {"H_in": range(6, 10), "K": range(1, 6), "P": range(0, 3), "S": range(1, 4)}
 
-    return [_grid_world(axes, {"S_out": output_size})]
+    def output_size(H_in, K, P, S):
+        return PACKAGE["output_size"](H_in, K, S, P)
+
+    return [_grid_world(axes, {"H_out": output_size})]
 
 
 def _parameter_count_worlds() -> list[World]:
@@ -388,7 +440,7 @@ class Twin:
     ----------
     targets : tuple of str
         The left-hand sides compared with the package (LaTeX names as :mod:`latex` reads
-        them: ``z^(conv)``, ``dL/dw^(conv)``, ``S_out``). Any other name defined in the
+        them: ``z^(conv)``, ``dL/dw^(conv)``, ``H_out``). Any other name defined in the
         display is a helper (``M_n``, ``r(o,p,q)``) used where it appears.
     worlds : callable
         The tiny instances: sizes and tensors computed by :data:`PACKAGE`.
@@ -396,10 +448,8 @@ class Twin:
         Ranges of free indices the display does not write (``n``, ``c`` in (2.1));
         the ranges the display writes always win.
     axes : dict
-        For a target written without indices (``o`` in (1.7), ``S_out`` in (0.1)),
+        For a target written without indices (``o`` in (1.7), ``H_out`` in (0.1)),
         the free variables that index its table.
-    skip : dict of int to str
-        Clauses not checked, with the reason (they are reported).
     tol : float
         Largest accepted error, relative to the largest entry (finite differences: 1e-7).
     cover : bool
@@ -409,17 +459,29 @@ class Twin:
     rename : dict
         A LaTeX name that means another array of the world in this display (``X`` in
         (2.6) is the im2col matrix of ``z^(conv)``, not of ``x``).
+    inputs : tuple of str
+        The only arrays of the world a right-hand side may read: the quantities the
+        equation is a function of. Anything else on the right (the target itself, an array
+        computed after it) is an unknown symbol and fails the check.
+    aliases : tuple of str
+        Other names of a target in a chain (``dL/dz^(fc2)`` beside ``delta^(fc2)``):
+        notation, not a value to compare.
+    recurrence : bool
+        The targets are recurrences (``v_t`` from ``v_{t-1}``): they may appear on their own
+        right-hand side, at another index, and are then read from the package.
     """
 
     targets: tuple[str, ...]
     worlds: Callable[[], list[World]]
     ranges: dict[str, str] = field(default_factory=dict)
     axes: dict[str, tuple[str, ...]] = field(default_factory=dict)
-    skip: dict[int, str] = field(default_factory=dict)
     tol: float = 1e-12
     cover: bool = True
     when: Callable[[World], bool] | None = None
     rename: dict[str, str] = field(default_factory=dict)
+    inputs: tuple[str, ...] = ()
+    aliases: tuple[str, ...] = ()
+    recurrence: bool = False
 
 
 _FD = 1e-7  # centred differences with h = 1e-6 in float64
@@ -427,66 +489,96 @@ _NCHW_IN = {"n": "N", "c": "C_in"}
 _POOLED = {"n": "N", "o": "C_out", "p": "H_p", "q": "W_p"}
 _SIZE_GRID = ("H_in", "W_in", "K", "P", "S")
 
+_CONV_IN = (r"\tilde x", "b^(conv)", "w^(conv)")
+_DENSE = functools.partial(_cnn_worlds, dense_conv_delta=True)
+
+# One twin per numbered equation. ``inputs`` is what the equation is a function of: the
+# right-hand side is evaluated from these arrays alone (and from the display's own helpers).
 TWINS: dict[str, Twin] = {
     # (1.1) defines no value: its shape and index ranges are checked against the array
-    "1.1": Twin(("x",), _cnn_worlds),
-    "0.1": Twin(("S_out",), _output_size_world, axes={"S_out": ("S_in", "K", "P", "S")}),
+    "1.1": Twin(("x",), _cnn_worlds, inputs=("x",)),
+    "0.1": Twin(("H_out",), _output_size_world, axes={"H_out": ("H_in", "K", "P", "S")}),
     "0.2": Twin(("#conv", "#fc"), _parameter_count_worlds,
                 axes={"#conv": ("C_out", "C_in", "K"), "#fc": ("D_out", "D_in")}),
-    "1.2": Twin((r"\tilde x",), _cnn_worlds),
-    "1.3": Twin(("z^(conv)",), _cnn_worlds),
+    "1.2": Twin((r"\tilde x",), _cnn_worlds, inputs=("x",)),
+    "1.3": Twin(("z^(conv)",), _cnn_worlds, inputs=_CONV_IN),
     "1.4": Twin(("H_c", "W_c"), _conv_size_worlds,
                 axes={"H_c": _SIZE_GRID, "W_c": _SIZE_GRID}),
-    "1.5": Twin(("z^(pool)",), _cnn_worlds),
-    "1.6": Twin(("z^(flat)",), _cnn_worlds),
+    "1.5": Twin(("z^(pool)",), _cnn_worlds, inputs=("z^(conv)",)),
+    "1.6": Twin(("z^(flat)",), _cnn_worlds, inputs=("z^(pool)",)),
     "1.7": Twin(("o", "p", "q"), _flat_index_worlds, axes={"o": ("r",), "p": ("r",), "q": ("r",)}),
-    "1.8": Twin(("z^(fc1)",), _cnn_worlds),
-    "1.9": Twin(("z^(relu)",), _cnn_worlds),
-    "1.10": Twin(("z^(fc2)",), _cnn_worlds),
-    "1.11": Twin(("y",), _cnn_worlds),
-    "1.12": Twin(("y", "M"), _cnn_worlds, ranges={"n": "N", "k": "D_2"}),
-    "2.1": Twin(("X",), _cnn_worlds, ranges=_NCHW_IN),
-    "2.2": Twin(("F",), _cnn_worlds, ranges={"c": "C_in"},
-                ),
+    "1.8": Twin(("z^(fc1)",), _cnn_worlds, inputs=("z^(flat)", "w^(fc1)", "b^(fc1)")),
+    "1.9": Twin(("z^(relu)",), _cnn_worlds, inputs=("z^(fc1)",)),
+    "1.10": Twin(("z^(fc2)",), _cnn_worlds, inputs=("z^(relu)", "w^(fc2)", "b^(fc2)")),
+    "1.11": Twin(("y",), _cnn_worlds, inputs=("z^(fc2)",)),
+    # with logits of +-800 too: a stabiliser of the wrong sign overflows there
+    "1.12": Twin(("y", "M"), _stable_softmax_worlds, ranges={"n": "N", "k": "D_2"},
+                 inputs=("z^(fc2)",)),
+    "2.1": Twin(("X",), _cnn_worlds, ranges=_NCHW_IN, inputs=(r"\tilde x",)),
+    "2.2": Twin(("F",), _cnn_worlds, ranges={"c": "C_in"}, inputs=("w^(conv)",)),
     "2.5": Twin(("z^(pool)",), _cnn_worlds, ranges=_POOLED,
-                when=lambda w: w.sizes["K_p"] == w.sizes["S_p"]),
-    "2.6": Twin(("z^(pool)",), _cnn_worlds, ranges=_POOLED, rename={"X": "X_pool"},
-                skip={1: "prose: X_o^(n) is Eq. (2.1) applied to z^(conv); "
-                         "bound to the package's im2col of z^(conv)"}),
-    "2.3": Twin(("Z",), _cnn_worlds, ranges={"n": "N", "o": "C_out", "m": "H_c", "l": "W_c"}),
-    "2.4": Twin((r"\mathsf{Z}",), _cnn_worlds,
-                ),
-    "2.7": Twin(("Z^(fc1)", "Z^(fc2)"), _cnn_worlds),
-    "2.8": Twin(("Z^(relu)", "Y", "U"), _cnn_worlds),
+                when=lambda w: w.sizes["K_p"] == w.sizes["S_p"], inputs=("z^(conv)",)),
+    # X is the im2col matrix of z^(conv) (its clause is checked), the max reads it
+    "2.6": Twin(("z^(pool)", "X"), _cnn_worlds, ranges=_POOLED, rename={"X": "X_pool"},
+                inputs=("z^(conv)", "X")),
+    "2.3": Twin(("Z",), _cnn_worlds, ranges={"n": "N", "o": "C_out", "m": "H_c", "l": "W_c"},
+                inputs=("F", "X", "b^(conv)", "z^(conv)")),
+    "2.4": Twin((r"\mathsf{Z}",), _cnn_worlds, inputs=("F", r"\mathsf{X}", "b^(conv)")),
+    "2.7": Twin(("Z^(fc1)", "Z^(fc2)"), _cnn_worlds,
+                inputs=("Z^(flat)", "W^(fc1)", "b^(fc1)", "Z^(relu)", "W^(fc2)", "b^(fc2)")),
+    "2.8": Twin(("Z^(relu)", "Y", "U"), _cnn_worlds,
+                inputs=("Z^(fc1)", "Z^(fc2)", r"\mathbf{M}")),
     "3.1": Twin(("X_col",), _cnn_worlds, ranges={"n": "N", "c": "C_in", "i": "K", "j": "K",
                                                  "m": "H_c", "l": "W_c"},
-                ),
+                inputs=(r"\tilde x", "X")),
     "3.2": Twin(("W_mat",), _cnn_worlds, ranges={"o": "C_out", "c": "C_in", "i": "K", "j": "K"},
-                ),
+                inputs=("w^(conv)", "F")),
     "3.3": Twin(("Z",), _cnn_worlds, ranges={"n": "N"},
-                ),
-    "4.1": Twin(("L",), _cnn_worlds),
-    "4.2": Twin(("dy/dz^(fc2)",), _cnn_worlds, tol=_FD),
-    "4.3": Twin(("\\delta^(fc2)",), _cnn_worlds),
-    "4.4": Twin(("\\delta^(fc2),SE",), _cnn_worlds, ranges={"n": "N", "k": "D_2"}, tol=_FD),
-    "4.5": Twin(("dL/dw^(fc2)", "dL/db^(fc2)"), _cnn_worlds),
-    "4.6": Twin(("\\delta^(relu)",), _cnn_worlds),
-    "4.7": Twin(("\\delta^(fc1)",), _cnn_worlds),
-    "4.8": Twin(("dL/dw^(fc1)", "dL/db^(fc1)"), _cnn_worlds),
-    "4.9": Twin(("\\delta^(flat)",), _cnn_worlds),
-    "4.10": Twin(("\\delta^(pool)",), _cnn_worlds),
-    "4.11": Twin(("\\delta^(conv)",), _cnn_worlds),
-    "4.12": Twin(("dL/dw^(conv)",), lambda: _cnn_worlds(dense_conv_delta=True)),
-    "4.13": Twin(("dL/db^(conv)",), lambda: _cnn_worlds(dense_conv_delta=True)),
-    "4.14": Twin(("dL/dx",), lambda: _cnn_worlds(dense_conv_delta=True),
-                 ranges={"n": "N", "c": "C_in"}),
-    "4.15": Twin(("dL/dW_mat", "dL/db"), lambda: _cnn_worlds(dense_conv_delta=True),
-                 skip={2: "the arrow col2im: dL/dX_col -> dL/dx is Eq. (4.14), checked there"}),
-    "5.1": Twin(("v", "w"), _sgd_worlds, cover=False),
+                inputs=("W_mat", "X_col", "b^(conv)", "F", "X")),
+    "4.1": Twin(("L",), _cnn_worlds, inputs=("y", "t", "label")),
+    "4.2": Twin(("dy/dz^(fc2)",), _cnn_worlds, tol=_FD, inputs=("y",)),
+    "4.3": Twin(("\\delta^(fc2)",), _cnn_worlds, inputs=("y", "t"), aliases=("dL/dz^(fc2)",)),
+    "4.4": Twin(("\\delta^(fc2),SE",), _cnn_worlds, ranges={"n": "N", "k": "D_2"}, tol=_FD,
+                inputs=("y", "t"), aliases=("dL^(SE)/dz^(fc2)",)),
+    "4.5": Twin(("dL/dw^(fc2)", "dL/db^(fc2)"), _cnn_worlds,
+                inputs=("\\delta^(fc2)", "z^(relu)")),
+    "4.6": Twin(("\\delta^(relu)",), _cnn_worlds, inputs=("\\delta^(fc2)", "w^(fc2)"),
+                aliases=("dL/dz^(relu)",)),
+    "4.7": Twin(("\\delta^(fc1)",), _cnn_worlds, inputs=("\\delta^(relu)", "z^(fc1)")),
+    "4.8": Twin(("dL/dw^(fc1)", "dL/db^(fc1)"), _cnn_worlds,
+                inputs=("\\delta^(fc1)", "z^(flat)")),
+    "4.9": Twin(("\\delta^(flat)",), _cnn_worlds, inputs=("\\delta^(fc1)", "w^(fc1)")),
+    "4.10": Twin(("\\delta^(pool)",), _cnn_worlds, inputs=("\\delta^(flat)",)),
+    # the tie rule is the display's: i*, j* are its helpers, not the package's argmax
+    "4.11": Twin(("\\delta^(conv)",), _cnn_worlds,
+                 inputs=("\\delta^(pool)", "z^(conv)", "z^(pool)")),
+    "4.12": Twin(("dL/dw^(conv)",), _DENSE, inputs=("\\delta^(conv)", r"\tilde x")),
+    "4.13": Twin(("dL/db^(conv)",), _DENSE, inputs=("\\delta^(conv)",)),
+    "4.14": Twin(("dL/dx",), _DENSE, ranges={"n": "N", "c": "C_in"},
+                 inputs=("\\delta^(conv)", "w^(conv)")),
+    "4.15": Twin(("dL/dW_mat", "dL/db^(conv)", "dL/dX_col", "dL/dx"), _DENSE,
+                 ranges={"n": "N", "c": "C_in"}, tol=_FD,
+                 inputs=("X_col", r"\Delta", "W_mat", "dL/dX_col")),
+    "5.1": Twin(("v", "w"), _sgd_worlds, cover=False, recurrence=True,
+                inputs=("v", "w", "g", r"\eta")),
     "5.2": Twin((r"\eta",), _schedule_worlds),
-    "5.3": Twin(("x'",), _shift_worlds),
-    "5.4": Twin(("acc",), _accuracy_worlds),
-    "5.5": Twin(("C", "acc"), _accuracy_worlds),
+    "5.3": Twin(("x'",), _shift_worlds, inputs=("x", r"\Delta x", r"\Delta y")),
+    "5.4": Twin(("acc",), _accuracy_worlds, inputs=("y", "label")),
+    "5.5": Twin(("C", "acc"), _accuracy_worlds, inputs=("y", "label")),
+}
+
+# Displays without a number that state an equation of the book: checked like the numbered
+# ones. A display names its twin in a LaTeX comment, ``% check: (1.3)`` (a numbered twin)
+# or ``% check: (1.5 sizes)``; a display that is not one of the book's equations says so,
+# ``% not an equation: <why>`` (a diagram, a quoted wrong form).
+UNTAGGED: dict[str, Twin] = {
+    "1.5 sizes": Twin(("H_p", "W_p"), _pool_size_worlds,
+                      axes={"H_p": ("H_c", "W_c", "K_p", "S_p"),
+                            "W_p": ("H_c", "W_c", "K_p", "S_p")}),
+    "1.3 padded": Twin(("z^(conv)",), _cnn_worlds, inputs=_CONV_IN,
+                       ranges={"n": "N", "o": "C_out", "m": "H_c", "l": "W_c"}),
+    "4.3 derivation": Twin(("dL/dz^(fc2)",), _cnn_worlds, inputs=("y", "t"),
+                           ranges={"n": "N", "k": "D_2"}),
 }
 
 # Numbered displays that define no value: accounted for, with the reason.
@@ -586,7 +678,16 @@ def _lets(display: Display, twin: Twin) -> dict[str, tuple[list[str], Node]]:
         if clause.kind != "chain" or len(clause.terms) < 2:
             continue
         lhs = clause.terms[0]
-        if lhs.kind != "sym" or _target_name(lhs, twin) in twin.targets:
+        if lhs.kind != "sym":
+            continue
+        if _target_name(lhs, twin) in twin.targets:
+            # a target another clause reads (M_n in (1.12), U in (2.8)) is read through its
+            # definition here, not from the package; a recurrence reads the package
+            if (twin.recurrence or _target_name(lhs, twin) != lhs.name
+                    or not all(a.kind == "sym" for a in lhs.args)
+                    or lhs.name in _names(clause.terms[-1])):
+                continue
+            lets[lhs.name] = ([a.name for a in lhs.args], clause.terms[-1])
             continue
         params = [a.name for a in lhs.args if a.kind == "sym"]
         args = lhs.args
@@ -599,16 +700,53 @@ def _lets(display: Display, twin: Twin) -> dict[str, tuple[list[str], Node]]:
     return lets
 
 
+def _names(node) -> set[str]:
+    """Every symbol name an expression mentions (indices and sizes included)."""
+    out: set[str] = set()
+    if isinstance(node, Node):
+        if node.kind in ("sym", "apply"):
+            out.add(node.name)
+        for part in node.args:
+            out |= _names(part)
+        if node.kind == "cases":
+            for value, cond in node.extra:
+                out |= _names(value) | _names(cond)
+        elif isinstance(node.extra, tuple):
+            for part in node.extra:
+                out |= _names(part)
+    return out
+
+
+def _mentions(node, name: str, sizes: dict, lhs: Node | None = None) -> bool:
+    """Whether ``node`` reads the array ``name`` (a size spelled alike, ``eta_0``, does not;
+    with ``lhs``, only a read of the same entry counts: ``v_{t-1}`` beside ``v_t`` does not)."""
+    if not isinstance(node, Node):
+        return False
+    if node.kind == "sym":
+        full = f"{node.name}_{node.extra}" if node.extra is not None else node.name
+        if node.extra is not None and full in sizes:
+            return False  # a size such as H_p: its subscript is part of its name
+        if node.name == name and full not in sizes and (
+                lhs is None or repr(node.args) == repr(lhs.args)):
+            return True
+    parts = list(node.args)
+    if node.kind == "cases":
+        for value, cond in node.extra:
+            parts += [value, cond]
+    elif isinstance(node.extra, tuple):
+        parts += [p for p in node.extra if isinstance(p, Node)]
+    return any(_mentions(p, name, sizes, lhs) for p in parts)
+
+
 def _target_name(lhs: Node, twin: Twin) -> str:
     if lhs.extra is not None and f"{lhs.name}_{lhs.extra}" in twin.targets:
         return f"{lhs.name}_{lhs.extra}"
     return lhs.name
 
 
-def _check_clause(lhs: Node, rhs_terms: list[Node], name: str, twin: Twin, ev: Evaluator,
-                  env: dict, depth: int) -> float:
+def _check_clause(lhs: Node, rhs_terms: list[Node], name: str, tensor: Tensor, twin: Twin,
+                  ev: Evaluator, env: dict, depth: int) -> float:
     """Max error of one clause on one world; raises AssertionError on a mismatch."""
-    tensor = ev.tensors[name]
     if name in twin.axes:  # a table indexed by its free variables
         idx = [Node("sym", name=v) for v in twin.axes[name]]
     else:
@@ -647,10 +785,9 @@ def _check_clause(lhs: Node, rhs_terms: list[Node], name: str, twin: Twin, ev: E
     return worst
 
 
-def _check_matrix_clause(lhs: Node, rhs_terms: list[Node], name: str, twin: Twin,
-                         mev: MatrixEvaluator, ranges: dict) -> float:
+def _check_matrix_clause(lhs: Node, rhs_terms: list[Node], name: str, tensor: Tensor,
+                         twin: Twin, mev: MatrixEvaluator, ranges: dict) -> float:
     """A matrix-form clause: one matrix per value of the LHS's own indices (``n``)."""
-    tensor = mev.tensors[name]
     if not all(a.kind == "sym" for a in lhs.args):
         raise AssertionError(f"{name}: a matrix is indexed by plain indices")
     free = [a.name for a in lhs.args]
@@ -770,14 +907,9 @@ def check_display(display: Display, twin: Twin) -> Result:
         mismatch, unread clause or undefined entry and the instance it happened on.
     """
     tag = display.tag
-    skipped = []
     chains = []
-    shape_clauses = [c for i, c in enumerate(display.clauses)
-                     if c.kind == "shape" and i not in twin.skip]
+    shape_clauses = [c for c in display.clauses if c.kind == "shape"]
     for i, clause in enumerate(display.clauses):
-        if i in twin.skip:
-            skipped.append(f"clause {i + 1} not checked: {twin.skip[i]}")
-            continue
         if clause.kind == "error":
             return Result(tag, "fail", message=f"cannot read clause {i + 1} "
                           f"({clause.text!r}): {clause.error}")
@@ -799,36 +931,51 @@ def check_display(display: Display, twin: Twin) -> Result:
     worst = 0.0
     for world in worlds:
         tensors = {**world.tensors, **{k: world.tensors[v] for k, v in twin.rename.items()}}
-        ev = Evaluator(world.sizes, tensors, lets)
+        # the right-hand sides see the inputs only: never the target, never a later array
+        inputs = {k: tensors[k] for k in twin.inputs}
+        ev = Evaluator(world.sizes, inputs, lets)
         try:
             ranges = _free_ranges(display, twin, world, ev)
             ev.default_ranges = ranges
             env = {v: ev.axis_values(np.arange(lo, hi + 1), axis)
                    for axis, (v, (lo, hi)) in enumerate(ranges.items())}
             for clause in shape_clauses:
-                mev = MatrixEvaluator(world.sizes, tensors, lets, ranges)
                 for shape in clause.shapes:
+                    own = {shape.subject.name: tensors[shape.subject.name]} if (
+                        shape.subject.kind == "sym" and shape.subject.name in tensors) else {}
+                    mev = MatrixEvaluator(world.sizes, {**inputs, **own}, lets, ranges)
                     _check_shape(shape, mev, ranges)
             for clause in chains:
                 name = _target_name(clause.terms[0], twin)
                 if name not in twin.targets:
                     continue
-                rhs = [t for t in clause.terms[1:]
-                       if not (t.kind == "sym" and t.name == name and not t.args)]
                 lhs = clause.terms[0]
+                rhs = [t for t in clause.terms[1:]
+                       if not (t.kind == "sym" and t.name == name and not t.args)
+                       and not (t.kind == "sym" and t.name in twin.aliases
+                                and repr(t.args) == repr(lhs.args))]
                 if (len(rhs) == 1 and not lhs.args and rhs[0].kind == "sym"
                         and rhs[0].name == name and rhs[0].args):
                     lhs = rhs[0]  # x = (x_{n,c,m,l}): the entries over the ranges, once each
-                if name not in twin.axes and tensors[name].values.ndim > len(lhs.args):
-                    mev = MatrixEvaluator(world.sizes, tensors, lets, ranges)
-                    err = _check_matrix_clause(lhs, rhs, name, twin, mev, ranges)
+                    rhs_ev = Evaluator(world.sizes, {name: tensors[name]}, {}, ranges)
                 else:
-                    err = _check_clause(lhs, rhs, name, twin, ev, env, len(ranges))
+                    rhs_ev = ev
+                    for term in rhs:
+                        if _mentions(term, name, world.sizes,
+                                     lhs if twin.recurrence else None):
+                            raise AssertionError(f"{name}: the right-hand side reads its own "
+                                                 "target (a definition cannot use itself)")
+                if name not in twin.axes and tensors[name].values.ndim > len(lhs.args):
+                    mev = MatrixEvaluator(world.sizes, inputs, lets, ranges)
+                    err = _check_matrix_clause(lhs, rhs, name, tensors[name], twin, mev,
+                                               ranges)
+                else:
+                    err = _check_clause(lhs, rhs, name, tensors[name], twin, rhs_ev, env,
+                                        len(ranges))
                 worst = max(worst, err)
         except (AssertionError, LatexError, KeyError, IndexError, ValueError) as err:
             return Result(tag, "fail", message=f"{err} [instance {world.label}]")
-    return Result(tag, "ok", worst, instances=sum(w.count for w in worlds),
-                  skipped=tuple(skipped))
+    return Result(tag, "ok", worst, instances=sum(w.count for w in worlds))
 
 
 def typeset_results(notebooks: Iterable[str | Path]) -> dict[str, Result]:
@@ -848,13 +995,84 @@ def typeset_results(notebooks: Iterable[str | Path]) -> dict[str, Result]:
         reason) or ``"fail"``; a tag typeset twice reports its worse display.
     """
     results: dict[str, Result] = {}
+    chapters: set[int] = set()
     for nb in notebooks:
-        for tag, texts in extract_displays(nb).items():
+        found = extract_displays(nb)
+        chapters |= _chapters_of(Path(nb), found)
+        for tag, texts in found.items():
             for latex_text in texts:
                 result = typeset_results_of(tag, latex_text)
                 if tag not in results or result.status == "fail":
                     results[tag] = result
+    # the set of equations is fixed: a chapter that no longer typesets a tag fails
+    for tag in sorted({*TWINS, *EXEMPT} - set(results), key=_tag_key):
+        if _tag_key(tag)[0] in chapters:
+            results[tag] = Result(tag, "fail", message=f"missing: chapter {_tag_key(tag)[0]} "
+                                  f"no longer typesets \\tag{{{tag}}}")
     return results
+
+
+def _chapters_of(notebook: Path, found: dict) -> set[int]:
+    """The chapters a notebook holds: its number (``04_...``) and those of its tags."""
+    out = {_tag_key(tag)[0] for tag in found if isinstance(_tag_key(tag)[0], int)}
+    m = re.match(r"(\d\d)_", notebook.name)
+    return out | ({int(m.group(1))} if m else set())
+
+
+_MARK = re.compile(r"%\s*(check|not an equation):\s*(.*?)\s*$", re.M)
+
+
+def untagged_displays(notebook: str | Path) -> list[tuple[str, str]]:
+    """The displays without a ``\\tag`` of a notebook's markdown: ``(where, LaTeX)``."""
+    nb = json.loads(Path(notebook).read_text(encoding="utf-8"))
+    out = []
+    for index, cell in enumerate(nb["cells"]):
+        if cell["cell_type"] != "markdown":
+            continue
+        for m in _DISPLAY.finditer("".join(cell["source"])):
+            if not _TAG.search(m.group(1)):
+                out.append((f"{Path(notebook).name[:2]}, cell {index + 1}", m.group(1)))
+    return out
+
+
+def untagged_results(notebooks: Iterable[str | Path]) -> list[Result]:
+    """Every display without a number: checked against the twin its marker names, or
+    accounted for as not one of the book's equations. An unmarked display fails.
+
+    Parameters
+    ----------
+    notebooks : iterable of str or pathlib.Path
+
+    Returns
+    -------
+    list of Result
+        ``tag`` is ``"<chapter>, cell <k>"``; ``status`` "ok", "exempt" (not an equation,
+        with the reason) or "fail".
+    """
+    out = []
+    for nb in notebooks:
+        for where, text in untagged_displays(nb):
+            marks = _MARK.findall(text)
+            if len(marks) != 1:
+                out.append(Result(where, "fail", message="a display without a number must "
+                                  "say % check: (twin) or % not an equation: <why>"))
+                continue
+            kind, what = marks[0]
+            if kind == "not an equation":
+                out.append(Result(where, "exempt" if what else "fail",
+                                  message=what or "no reason given"))
+                continue
+            key = what.strip("()")
+            twin = TWINS.get(key) or UNTAGGED.get(key)
+            if twin is None:
+                out.append(Result(where, "fail", message=f"no twin {what}"))
+                continue
+            try:
+                result = check_display(parse_display(where, text), twin)
+            except LatexError as err:
+                result = Result(where, "fail", message=f"cannot read: {err}")
+            out.append(dataclasses.replace(result, tag=f"{where} as ({key})"))
+    return out
 
 
 def typeset_results_of(tag: str, latex_text: str) -> Result:
@@ -959,29 +1177,12 @@ def main(argv: list[str] | None = None) -> int:
     for tag in sorted(results, key=_tag_key):
         print(results[tag].line())
     counts = {s: sum(r.status == s for r in results.values()) for s in ("ok", "exempt", "fail")}
+    untagged = untagged_results(args.notebooks)
+    for result in untagged:
+        print(result.line().replace("exempt:", "not an equation:"))
+    loose = {s: sum(r.status == s for r in untagged) for s in ("ok", "exempt", "fail")}
     print(f"{counts['ok']} of {len(results)} numbered equations checked from their typeset "
-          f"form, {counts['exempt']} exempt, {counts['fail']} failed "
-          f"({time.perf_counter() - start:.1f} s)")
-    return 1 if failed else 0
-
-
-
-# --------------------------------------------------------------------------- issue 27 (H27)
-# Notation fixes of chapters 0-4 (issue 24's "Notation" list), kept in one block so that the
-# rework of this file above merges cleanly; fold these into TWINS when convenient.
-# (4.15) names the conv bias gradient dL/db^(conv), as (4.13) does (it said dL/db).
-TWINS["4.15"] = Twin(("dL/dW_mat", "dL/db^(conv)"), lambda: _cnn_worlds(dense_conv_delta=True),
-                     skip={2: "the arrow col2im: dL/dX_col -> dL/dx is Eq. (4.14), checked there"})
-
-
-# (0.1) is written with H_in, H_out: S is the stride, so sizes may not be called S_in, S_out.
-def _output_size_world_h() -> list[World]:
-    axes = {"H_in": range(6, 10), "K": range(1, 6), "P": range(0, 3), "S": range(1, 4)}
-
-    def output_size(H_in, K, P, S):
-        return PACKAGE["output_size"](H_in, K, S, P)
-
-    return [_grid_world(axes, {"H_out": output_size})]
-
-
-TWINS["0.1"] = Twin(("H_out",), _output_size_world_h, axes={"H_out": ("H_in", "K", "P", "S")})
+          f"form, {counts['exempt']} exempt, {counts['fail']} failed; displays without a "
+          f"number: {loose['ok']} checked, {loose['exempt']} not equations, {loose['fail']} "
+          f"failed ({time.perf_counter() - start:.1f} s)")
+    return 1 if failed or loose["fail"] else 0

@@ -3,9 +3,11 @@
 What this is: a recursive-descent parser for the subset of LaTeX the chapters typeset
 (indexed symbols, sums and maxima with limits, floor, ``\\bmod``, fractions, ``\\exp``,
 ``\\log``, ``\\cos``, cases, indicators ``\\mathbb 1[...]``, set counts ``\\#\\{n : ...\\}``,
-``\\arg\\max``) and an evaluator that computes an expression on numbers, with every free
-index an axis of a broadcast numpy array. :mod:`mnist_cnn.book.equations.check` uses it to compare
-the typeset equations with the package, entry by entry.
+``\\arg\\max``, the least or largest element of a set ``\\min\\{i = 1..K : ...\\}``) and
+an evaluator that computes an expression on numbers, with every free index an axis of a
+broadcast numpy array. :mod:`mnist_cnn.book.equations.check` uses it to compare the typeset
+equations with the package, entry by entry. A LaTeX comment (``% check: (1.3)``) is a
+marker for the check, not maths.
 
 What this is not: a general LaTeX reader. Anything outside the subset raises
 :class:`LatexError` naming the token, so an equation the parser cannot read fails the
@@ -67,6 +69,7 @@ def tokenize(text: str) -> list[str]:
     list of str
         E.g. ``["z", "^", "{", "(", "c", "o", "n", "v", ")", "}", ...]``.
     """
+    text = re.sub(r"(?<!\\)%[^\n]*", "", text)  # LaTeX comments (the display's marker)
     text = re.sub(r"\\\\\[[^\]]*\]", r"\\\\", text)
     text = re.sub(r"\\(tag|label)\{[^}]*\}", "", text)
     tokens = []
@@ -465,6 +468,21 @@ class _Parser:
             return Node("floor", (inner,))
         if tok == r"\sum":
             return self.reduction("sum")
+        if tok in (r"\min", r"\max") and self.peek() == r"\{":  # \min\{i = 1..K_p : cond\}
+            self.take()
+            rest = []
+            while self.peek() != ":":
+                rest.append(self.take())
+            self.take(":")
+            if "=" not in rest or ".." not in rest:
+                raise LatexError("a set minimum must write the range of its index: "
+                                 "\\min\\{i = 1..K : ...\\}")
+            k, j = rest.index("="), rest.index("..")
+            lo = self.sub_parser(rest[k + 1 : j]).whole_expr()
+            hi = self.sub_parser(rest[j + 1 :]).whole_expr()
+            cond = self.condition({r"\}"})
+            self.take(r"\}")
+            return Node("set" + tok[1:], (cond,), name="".join(rest[:k]), extra=(lo, hi))
         if tok == r"\max" or tok == r"\min":
             if self.peek() == "_":
                 return self.reduction(tok[1:])
@@ -807,7 +825,7 @@ class Tensor:
     """A named array and the number of its first entry in the maths.
 
     ``base`` is 1 (the book's indices), 0 (time steps), or one number per axis (a table
-    over sizes that start elsewhere, e.g. ``S_in = 6..9``).
+    over sizes that start elsewhere, e.g. ``H_in = 6..9``).
     """
 
     values: np.ndarray
@@ -873,7 +891,7 @@ class Evaluator:
         if k in ("max2", "min2"):
             a, b = (self.value(x, env, depth) for x in node.args)
             return np.maximum(a, b) if k == "max2" else np.minimum(a, b)
-        if k in ("sum", "max", "min", "argmax", "count"):
+        if k in ("sum", "max", "min", "argmax", "count", "setmin", "setmax"):
             return self.reduce(node, env, depth)
         if k == "indicator":
             return self.truth(node.args[0], env, depth).astype(np.float64)
@@ -933,6 +951,14 @@ class Evaluator:
         lo, hi = self.bounds(node.name, *node.extra, env)
         vals = self.axis_values(np.arange(lo, hi + 1), depth)
         inner = {**env, node.name: vals}
+        if node.kind in ("setmin", "setmax"):  # the least (largest) index that satisfies it
+            holds = self.truth(node.args[0], inner, depth + 1)
+            holds = np.broadcast_to(holds, np.broadcast_shapes(holds.shape, vals.shape))
+            if node.kind == "setmin":
+                best = np.where(holds, vals, np.inf).min(axis=depth, keepdims=True)
+            else:
+                best = np.where(holds, vals, -np.inf).max(axis=depth, keepdims=True)
+            return np.where(np.isfinite(best), best, np.nan)  # empty set: undefined
         if node.kind == "count":
             body = self.truth(node.args[0], inner, depth + 1).astype(np.float64)
         else:
@@ -962,15 +988,15 @@ class Evaluator:
     def symbol(self, node: Node, env: dict, depth: int):
         name, idx = node.name, node.args
         full = f"{name}_{node.extra}" if node.extra is not None else name
-        if not idx and full in env:
-            return env[full]
+        if (not idx or node.extra is not None) and full in env:
+            return env[full]  # a size that is a free variable (H_c on a grid of sizes)
         if node.extra is not None and full in self.sizes:
             return self.sizes[full]
         if not idx and name in env:
             return env[name]
         if not idx and name in self.sizes:
             return self.sizes[name]
-        if name in self.lets:
+        if name in self.lets and (not idx or len(idx) == len(self.lets[name][0])):
             params = self.lets[name][0]
             if idx:
                 return self.let(name, idx, env, depth)
