@@ -11,8 +11,9 @@ NOTEBOOKS := $(sort $(wildcard notebooks/*.ipynb))
 
 SLIDES  := build/slides
 STUDENT := build/student
+PDF     := build/pdf/mnist-cnn.pdf
 
-.PHONY: all book site test lint lab clean help slides student tag-notebooks mutants
+.PHONY: all book site test lint lab clean help slides student tag-notebooks mutants pdf
 
 all: help
 
@@ -20,6 +21,7 @@ help:
 	@echo "make lab      start JupyterLab on notebooks/ (start with 00_notation_and_data.ipynb;"
 	@echo "              live slides: Alt+R, jupyterlab-rise)"
 	@echo "make site     build the HTML book from the stored notebooks: build/site/index.html"
+	@echo "make pdf      the whole book as one PDF (Chromium's print engine): $(PDF)"
 	@echo "make slides   one offline reveal.js deck per chapter in $(SLIDES)/"
 	@echo "make student  the student edition (no solutions, checked answers) in $(STUDENT)/"
 	@echo "make book     RE-EXECUTE every notebook in notebooks/ in order, outputs written in place"
@@ -39,9 +41,14 @@ book: $(STAMP)
 	$(BIN)/python -m mnist_cnn.book $(NOTEBOOKS)
 	$(BIN)/python -m mnist_cnn.book.slides tag $(NOTEBOOKS)
 
-# Renders the notebooks as stored (nothing is executed): a few seconds.
+# Renders the notebooks as stored (nothing is executed): a few seconds. The pages offer the
+# PDF for download when `make pdf` has made it (make test builds the PDF first).
 site: $(STAMP)
 	$(BIN)/python docs/build.py --out build/site
+
+# The print edition from the stored notebooks: Sphinx (one page) -> Chromium's print engine.
+pdf: $(STAMP)
+	$(BIN)/python -m mnist_cnn.book.pdf --out $(PDF) $(PDF_FLAGS)
 
 slides: $(STAMP)
 	$(BIN)/python -m mnist_cnn.book.slides build $(NOTEBOOKS) --out $(SLIDES)
@@ -60,9 +67,13 @@ lint: $(STAMP)
 	$(BIN)/ruff check mnist_cnn tests notebooks docs
 	$(BIN)/actionlint .github/workflows/*.yml
 
-# The browser tests in tests/browser open build/site, build/slides and build/student.
+# The browser tests in tests/browser open build/site, build/slides and build/student, and read
+# build/pdf (the PDF is built before the site, which links to it).
 # Doctests run on mnist_cnn alone: collected with tests/, the two conftest.py would clash.
-test: $(STAMP) lint site slides student
+# Inside `make test` a reader without Chromium gets a note instead of the PDF (its tests skip,
+# as the browser tests do); with CI=true a missing browser fails.
+test: PDF_FLAGS = --skip-without-chromium
+test: $(STAMP) lint pdf site slides student
 	$(BIN)/python -m mnist_cnn.book.equations check $(NOTEBOOKS)
 	$(BIN)/python -m pytest mnist_cnn --doctest-modules -q
 	MNIST_CNN_SLIDES=$(SLIDES) MNIST_CNN_STUDENT=$(STUDENT) \
