@@ -1,4 +1,4 @@
-"""The book as one PDF: ``make pdf`` -> ``build/pdf/mnist-cnn.pdf`` (``python -m mnist_cnn.book.pdf``).
+"""The book as one PDF: ``make pdf`` (``python -m mnist_cnn.book.pdf``) -> build/pdf/mnist-cnn.pdf.
 
 What this is: the print edition, made with the tools the HTML book already uses, offline.
 
@@ -6,17 +6,19 @@ What this is: the print edition, made with the tools the HTML book already uses,
    Sphinx's ``singlehtml`` builder and the HTML book's own configuration (``docs/conf.py``:
    the same MathJax, anchors and cross-links), in a plain theme.
 2. **This module** rearranges that page for paper (BeautifulSoup): a cover; a table of contents;
-   one section per chapter, its headings promoted; each ``\\tag{k.n}`` taken out of its formula
+   one section per chapter, its headings promoted, its maths in MathJax's CHTML output (text in
+   MathJax's fonts, which Chromium embeds: searchable, and half the size of SVG paths); each ``\\tag{k.n}`` taken out of its formula
    and set beside it as text, so "(4.3)" can be searched and copied; each animation replaced by
    a strip of its key frames (the PNG frames the stored player carries, first to last, so the
-   strip shows exactly what the player plays); the worked solutions (cells tagged ``solution``) moved
-   to an appendix, each leaving a pointer with its page; folded data cells (``hide-input``)
+   strip shows exactly what the player plays); the worked solutions (cells tagged ``solution``)
+   moved to an appendix, each leaving a pointer with its page; folded data cells (``hide-input``)
    left out with a line that says so.
 3. **Chromium's print engine** (Debian's ``chromium`` driven by ``playwright``, as in the
    browser tests) lays out the pages from ``pdf.css``: A4, named pages per chapter whose margin
    boxes carry the running head and the page number (CSS Paged Media, Chromium >= 131). Page
    numbers in the contents and in the pointers come from a first print: its link destinations
-   are read back with ``pypdf``, written into the page, and the page is printed again.
+   are read back with ``pypdf``, written into the page, and the page is printed again; pypdf
+   then adds the bookmarks (chapters and their sections).
 
 What this is not: an executor or a second source. The notebooks are the only source; the PDF
 is generated from their stored outputs, like the site and the slides.

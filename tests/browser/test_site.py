@@ -27,8 +27,8 @@ from .pagechecks import (
     element_ids,
     horizontal_overflow,
     images_without_alt,
-    scrolled_boxes,
     mathjax_errors,
+    scrolled_boxes,
     unrendered_tex,
     wait_for_mathjax,
 )
