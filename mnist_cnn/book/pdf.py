@@ -501,8 +501,12 @@ def with_outline(pdf: bytes, contents: list[dict], numbers: dict[str, int]) -> b
 
     (Chromium writes an outline only into a tagged PDF, which doubles the print time here.)
     """
+    import logging
+
     from pypdf import PdfReader, PdfWriter
 
+    # Chromium's trailer undercounts its objects; pypdf says so and reads the file all the same.
+    logging.getLogger("pypdf").setLevel(logging.ERROR)
     writer = PdfWriter(clone_from=PdfReader(io.BytesIO(pdf)))
     for chapter in contents:
         parent = writer.add_outline_item(title=chapter["title"],
