@@ -206,7 +206,7 @@ def compose(page: Path, book: Path, figures: Path, notebooks: list[Path]) -> dic
 
     # The worked solutions, after the last chapter.
     heading = soup.new_tag("h1", id="solutions-title")
-    heading.string = "Worked solutions"
+    heading.string = "Appendix · Worked solutions"
     appendix.append(heading)
     intro = soup.new_tag("p")
     intro.string = ("Each chapter ends with exercises; their worked solutions are collected "
@@ -217,7 +217,7 @@ def compose(page: Path, book: Path, figures: Path, notebooks: list[Path]) -> dic
     for _, part in solution_parts:
         appendix.append(part)
     body.append(appendix)
-    _toc_entry(soup, toc, "solutions", "Worked solutions", appendix,
+    _toc_entry(soup, toc, "solutions", "Appendix · Worked solutions", appendix,
                sub=[(p["id"], t) for t, p in solution_parts])
 
     _links_within_the_page(soup, body, renamed)
