@@ -7,8 +7,9 @@ What this is: the print edition, made with the tools the HTML book already uses,
    the same MathJax, anchors and cross-links), in a plain theme.
 2. **This module** rearranges that page for paper (BeautifulSoup): a cover; a table of contents;
    one section per chapter, its headings promoted, its maths in MathJax's CHTML output (text in
-   MathJax's fonts, which Chromium embeds: searchable, and half the size of SVG paths); each ``\\tag{k.n}`` taken out of its formula
-   and set beside it as text, so "(4.3)" can be searched and copied; each animation replaced by
+   MathJax's fonts, which Chromium embeds: searchable, and half the size of SVG paths); each
+   ``\\tag{k.n}`` taken out of its formula and set beside it as text, so "(4.3)" can be
+   searched and copied; each animation replaced by
    a strip of its key frames (the PNG frames the stored player carries, first to last, so the
    strip shows exactly what the player plays); the worked solutions (cells tagged ``solution``)
    moved to an appendix, each leaving a pointer with its page; folded data cells (``hide-input``)

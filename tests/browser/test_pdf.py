@@ -170,3 +170,22 @@ def test_page_numbers_and_running_heads(pdf):
     heads = sum(squash(page).startswith(title) or squash(page).endswith(title) or
                 title in squash(page)[:120] for page in pages)
     assert heads >= 5  # chapter 4 runs over many pages, each with its head
+
+
+def test_key_frames_are_the_players_own_first_to_last():
+    """No browser needed: the strip's frames are the stored player's PNGs, first and last kept."""
+    pytest.importorskip("bs4")
+    from mnist_cnn.book.pdf import key_frames
+
+    players = ["".join(output["data"]["text/html"]) for path in NOTEBOOKS
+               for cell in notebook(path)["cells"] for output in cell.get("outputs", [])
+               if "_anim_img" in "".join(output.get("data", {}).get("text/html", ""))]
+    assert len(players) >= 3
+    for player in players:
+        frames, total, alt = key_frames(player)
+        indices = [index for index, _ in frames]
+        assert indices[0] == 0 and indices[-1] == total - 1 and len(indices) == min(4, total)
+        assert all(png.startswith(b"\x89PNG") for _, png in frames)
+        assert alt.startswith("animation")
+    with pytest.raises(ValueError, match="not a to_jshtml player"):
+        key_frames("<div>no frames</div>")
