@@ -637,6 +637,7 @@ def main(argv: list[str] | None = None) -> int:
         except SystemExit as missing:
             print(f"make pdf: skipped, {missing}", file=sys.stderr)
             return 0
+    _chromium()  # before the Sphinx build: fail fast
     if sys.version_info < (3, 11):
         print("make pdf: skipped, the book's Sphinx stack needs Python >= 3.11", file=sys.stderr)
         return 0
