@@ -12,8 +12,9 @@ NOTEBOOKS := $(sort $(wildcard notebooks/*.ipynb))
 WALKTHROUGH := build/walkthrough
 LECTURES := build/lectures
 STUDENT := build/student
+PDF     := build/pdf/mnist-cnn.pdf
 
-.PHONY: all book site test lint lab clean help walkthrough lectures student tag-notebooks mutants
+.PHONY: all book site test lint lab clean help walkthrough lectures student tag-notebooks mutants pdf
 
 all: help
 
@@ -21,6 +22,7 @@ help:
 	@echo "make lab      start JupyterLab on notebooks/ (start with 00_notation_and_data.ipynb;"
 	@echo "              live slides: Alt+R, jupyterlab-rise)"
 	@echo "make site     build the HTML book from the stored notebooks: build/site/index.html"
+	@echo "make pdf      the whole book as one PDF (Chromium's print engine): $(PDF)"
 	@echo "make lectures one 50-minute lecture deck per chapter 01-06 in $(LECTURES)/ (offline)"
 	@echo "make walkthrough  each notebook paged as reveal.js slides in $(WALKTHROUGH)/ (not a lecture)"
 	@echo "make student  the student edition (no solutions, checked answers) in $(STUDENT)/"
@@ -41,9 +43,14 @@ book: $(STAMP)
 	$(BIN)/python -m mnist_cnn.book $(NOTEBOOKS)
 	$(BIN)/python -m mnist_cnn.book.slides tag $(NOTEBOOKS)
 
-# Renders the notebooks as stored (nothing is executed): a few seconds.
+# Renders the notebooks as stored (nothing is executed): a few seconds. The pages offer the
+# PDF for download when `make pdf` has made it (make test builds the PDF first).
 site: $(STAMP)
 	$(BIN)/python docs/build.py --out build/site
+
+# The print edition from the stored notebooks: Sphinx (one page) -> Chromium's print engine.
+pdf: $(STAMP)
+	$(BIN)/python -m mnist_cnn.book.pdf --out $(PDF) $(PDF_FLAGS)
 
 # A walk through the notebook, cell by cell, as slides (RISE's metadata): for reading, not teaching.
 walkthrough: $(STAMP)
@@ -68,9 +75,12 @@ lint: $(STAMP)
 	$(BIN)/actionlint .github/workflows/*.yml
 
 # The browser tests in tests/browser open build/site, build/lectures, build/walkthrough and
-# build/student.
+# build/student, and read build/pdf (the PDF is built before the site, which links to it).
 # Doctests run on mnist_cnn alone: collected with tests/, the two conftest.py would clash.
-test: $(STAMP) lint site lectures walkthrough student
+# Inside `make test` a reader without Chromium gets a note instead of the PDF (its tests skip,
+# as the browser tests do); with CI=true a missing browser fails.
+test: PDF_FLAGS = --skip-without-chromium
+test: $(STAMP) lint pdf site lectures walkthrough student
 	$(BIN)/python -m mnist_cnn.book.equations check $(NOTEBOOKS)
 	$(BIN)/python -m pytest mnist_cnn --doctest-modules -q
 	MNIST_CNN_SLIDES=$(WALKTHROUGH) MNIST_CNN_LECTURES=$(LECTURES) MNIST_CNN_STUDENT=$(STUDENT) \

@@ -14,6 +14,7 @@ Usage: ``python docs/build.py [--out build/site]``
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 import sys
 import time
@@ -23,6 +24,20 @@ ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
 
 
+# A folded worked solution (cell tag "solution") says what it holds, not "Show code cell content".
+SOLUTION_PROMPTS = {"code_prompt_show": "Solution", "code_prompt_hide": "Hide the solution"}
+
+
+def label_solutions(text: str) -> str:
+    """The notebook JSON ``text`` with each solution cell's fold labelled "Solution" (myst-nb's
+    cell-level ``mystnb`` metadata); the notebooks in the repository are not changed."""
+    nb = json.loads(text)
+    for cell in nb["cells"]:
+        if "solution" in cell.get("metadata", {}).get("tags", []):
+            cell["metadata"].setdefault("mystnb", {}).update(SOLUTION_PROMPTS)
+    return json.dumps(nb, ensure_ascii=False, indent=1) + "\n"
+
+
 def stage(staging: Path) -> list[Path]:
     """Copy the book's sources into ``staging`` (emptied first); return the notebooks."""
     if staging.exists():
@@ -30,7 +45,7 @@ def stage(staging: Path) -> list[Path]:
     (staging / "notebooks").mkdir(parents=True)
     notebooks = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
     for path in notebooks:
-        shutil.copy2(path, staging / "notebooks" / path.name)
+        (staging / "notebooks" / path.name).write_text(label_solutions(path.read_text()))
     shutil.copy2(DOCS / "index.md", staging / "index.md")
     shutil.copy2(ROOT / "CONTRIBUTING.md", staging / "CONTRIBUTING.md")
     # the glossary page and chapter 0's glossary section are one table (issue 27)
@@ -44,6 +59,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python docs/build.py",
                                      description=__doc__.split("\n")[0])
     parser.add_argument("--out", type=Path, default=ROOT / "build" / "site")
+    parser.add_argument("--pdf", type=Path, default=ROOT / "build" / "pdf" / "mnist-cnn.pdf",
+                        help="the book's PDF (`make pdf`), offered for download when it exists")
     args = parser.parse_args(argv)
     if sys.version_info < (3, 11):
         # Not an error: on 3.10 the rest of `make test` still runs; the site's tests skip.
@@ -57,9 +74,17 @@ def main(argv: list[str] | None = None) -> int:
     notebooks = stage(staging)
     if args.out.exists():
         shutil.rmtree(args.out)  # a clean build: no page left over from a renamed chapter
+    if args.pdf.is_file():  # before Sphinx runs: the pages offer it only if it is there
+        args.out.mkdir(parents=True)
+        shutil.copy2(args.pdf, args.out / "mnist-cnn.pdf")  # the name conf.py links to
+    else:
+        print(f"make site: no {args.pdf.name} yet, so the pages offer only the notebooks "
+              "(run `make pdf` first for the PDF)", file=sys.stderr)
     status = build_main(["-b", "html", "-q", "-W", "--keep-going", "-c", str(DOCS),
                          str(staging), str(args.out)])
     if status == 0:
+        for path in notebooks:  # the download button's .ipynb, beside its page
+            shutil.copy2(path, args.out / "notebooks" / path.name)
         print(f"built {len(notebooks)} chapters in {time.perf_counter() - start:.1f} s: "
               f"open {args.out / 'index.html'}")
     return status

@@ -40,6 +40,7 @@ html_theme = "sphinx_book_theme"
 html_title = "MNIST-CNN"
 html_static_path = [str(Path(__file__).parent / "_static")]
 html_css_files = ["book.css"]
+html_js_files = ["book.js"]  # the scroll cue on boxes wider than the column
 # At 1280 px the text needs the width (equations, tables, 90-character outputs): the chapter's
 # own table of contents goes under the chapter list on the left, not in a third column.
 html_sidebars = {
@@ -122,7 +123,33 @@ def html_anchors_as_targets(app, doctree):
             labels[anchor] = (app.env.docname, anchor)
 
 
+# The download menu: the page's notebook (copied beside the page by docs/build.py) and the book's
+# PDF (`make pdf`, copied to the site's root by docs/build.py when it exists). The theme's own
+# download button is off: its ".pdf" is the browser's print dialog, not a book.
+PDF_NAME = "mnist-cnn.pdf"
+
+
+def download_menu(app, pagename, templatename, context, doctree):
+    """Add a "Download" group to the page's header: the chapter's .ipynb and the book's PDF."""
+    buttons = []
+    if pagename.startswith("notebooks/"):
+        buttons.append({"type": "link", "url": context["pathto"](pagename + ".ipynb", 1),
+                        "text": ".ipynb", "icon": "fas fa-code",
+                        "tooltip": "Download this chapter as a notebook",
+                        "label": "download-notebook-button"})
+    if (Path(app.outdir) / PDF_NAME).is_file():
+        buttons.append({"type": "link", "url": context["pathto"](PDF_NAME, 1),
+                        "text": ".pdf (whole book)", "icon": "fas fa-file-pdf",
+                        "tooltip": "Download the whole book as a PDF",
+                        "label": "download-pdf-button"})
+    if buttons and "header_buttons" in context:
+        context["header_buttons"].insert(0, {
+            "type": "group", "tooltip": "Download", "icon": "fas fa-download",
+            "buttons": buttons, "label": "download-buttons"})
+
+
 def setup(app):
+    app.connect("html-page-context", download_menu, priority=502)
     app.connect("doctree-read", html_anchors_as_targets)
     app.connect("doctree-read", display_math_as_written)
     app.connect("build-finished", copy_mathjax)

@@ -3,7 +3,8 @@
 For every chapter page: no TeX left unrendered and no MathJax error; the rendered numbered
 display equations are the notebook's ``\\tag``s, in order, and the display equations are its
 ``$$`` blocks (plus its LaTeX outputs); every image loaded, has alt text and is shown at its
-natural size; nothing sticks out of the viewport.
+natural size; nothing sticks out of the viewport, and every box that scrolls sideways shows the
+scroll cue (the phone width is tested in ``test_site_phone.py``).
 For the whole site: every internal link resolves, ``#anchor`` included, and no page asked
 for anything outside the machine.
 """
@@ -27,6 +28,7 @@ from .pagechecks import (
     horizontal_overflow,
     images_without_alt,
     mathjax_errors,
+    scrolled_boxes,
     unrendered_tex,
     wait_for_mathjax,
 )
@@ -63,6 +65,7 @@ def survey(browser):
         page = blocked_page(browser)
         page.goto(html.as_uri(), wait_until="load")
         wait_for_mathjax(page)
+        page.wait_for_function("() => document.documentElement.dataset.scrollCues === 'ready'")
         records[str(html)] = {
             "ids": element_ids(page),
             "links": collect_links(page),
@@ -74,6 +77,7 @@ def survey(browser):
             "broken_images": broken_images(page),
             "downscaled": downscaled_images(page),
             "overflow": horizontal_overflow(page),
+            "uncued": [box for box in scrolled_boxes(page) if "scrolls-x" not in box],
             "blocked": list(page.blocked_requests),
             # solution cells (tag "solution"): how many, and how many show without a click
             "solutions": page.evaluate("""() => {
@@ -120,6 +124,7 @@ def test_solutions_are_folded(survey, stem):
 @pytest.mark.parametrize("stem", CHAPTERS)
 def test_nothing_overflows_1280_px(survey, stem):
     assert chapter(survey, stem)["overflow"] == []
+    assert chapter(survey, stem)["uncued"] == []
 
 
 def test_every_page_offline_and_every_internal_link_resolves(survey):
