@@ -212,7 +212,8 @@ def report(root: Path = ROOT) -> str:
         + "; ".join(f"{a} -> {b}:{line}" for a, b, line in upward(edges)),
         f"cycles of files: {cycles(pairs)}",
         f"cycles of units: {cycles(units)}",
-        f"reader's package -> book: {sum(unit(a) != 'book' and unit(b) == 'book' for a, b in pairs)}",
+        "reader's package -> book: "
+        f"{sum(unit(a) != 'book' and unit(b) == 'book' for a, b in pairs)}",
         f"reference -> fast: {sum(unit(a) == 'reference' and unit(b) == 'fast' for a, b in pairs)}",
         f"lines: reader's package {sum(lines.values()) - workshop}, workshop (book/) {workshop}",
         f"import statements inside functions: {stmts} ({len(inside)} of the package's own modules)",

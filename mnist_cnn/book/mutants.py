@@ -211,7 +211,7 @@ MUTANTS: tuple[Mutant, ...] = (
        T_LAYERS, (NB2,)),
     # ---- the network and the fast forms --------------------------------------------------------
     _m("network-delta-fc1-skips-relu", _NET,
-       "delta_fc1 = L.relu_backward.unchecked(delta_relu, c[\"relu\"])",
+       "delta_fc1 = _relu_backward(delta_relu, c[\"relu\"])",
        "delta_fc1 = delta_relu", "(4.7): the ReLU derivative left out of the chain",
        ("tests/test_network.py",), (NB4,)),
     _m("fast-pool-tie-last", _POOL, "np.greater(entry, out, out=greater)",

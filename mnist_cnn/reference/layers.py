@@ -15,8 +15,8 @@ that give the same numbers:
 * ``mnist_cnn.reference.loops.conv_forward_loops`` -- the loop reference, Eq. (1.3).
 
 Max-pooling is written as the book states it: reshape + max, Eq. (2.5), and
-im2col + column max, Eq. (2.6). The faster running-maximum form the training
-step uses is :mod:`mnist_cnn.fast.pool`, tested equal to these.
+im2col + column max, Eq. (2.6). A faster running-maximum form,
+:mod:`mnist_cnn.fast.pool`, is tested equal to these (nothing here uses it).
 
 What this is not: the network, the training loop or the gradient checker; and
 not the loop reference (see :mod:`mnist_cnn.reference.loops`). Every function keeps the
@@ -356,8 +356,8 @@ def maxpool_forward(
     right columns that no full window covers are dropped (floor mode, as in the
     loop version and PyTorch's default); they get zero gradient. For
     ``S_p != K_p`` the windows do not tile the map, and this function uses
-    :func:`maxpool_forward_im2col`. Training uses the equal but faster
-    :func:`mnist_cnn.fast.pool.maxpool_forward_fast`.
+    :func:`maxpool_forward_im2col`. :func:`mnist_cnn.fast.pool.maxpool_forward_fast`
+    is an equal, faster form (tested equal).
 
     Parameters
     ----------

@@ -2,8 +2,7 @@
 
 What this is: the loop around the functions the earlier chapters derived and
 checked. Each step is :func:`mnist_cnn.reference.network.loss_and_grads` (im2col
-forward, Eq. (3.3); delta-rule backward, Eqs. (4.3)-(4.15); the pooling in its
-equal hot-path form, :mod:`mnist_cnn.fast.pool`) followed by the momentum update
+forward, Eq. (3.3); delta-rule backward, Eqs. (4.3)-(4.15)) followed by the momentum update
 of :class:`mnist_cnn.reference.optim.SGDMomentum`, Eq. (5.1), with the learning
 rate of Eq. (5.2) and random shifts of the training images, Eq. (5.3). Around
 it: seeded shuffling and evaluation (Eq. (5.4), :mod:`.metrics`). :func:`train`
@@ -272,9 +271,8 @@ def train_step(
     """One SGD step: loss and gradients by the delta rule, then Eq. (5.1) in place.
 
     ``dL/dx`` of the first layer is skipped (``need_dx=False``): no parameter
-    depends on it. The input is checked once, at the door of ``loss_and_grads``;
-    the pooling is the equal hot-path form (``fast=True``). With a
-    ``workspace``, the step runs on the hot path instead
+    depends on it. The input is checked once, at the door of ``loss_and_grads``.
+    With a ``workspace``, the step runs on the hot path instead
     (:func:`mnist_cnn.fast.step.fast_train_step`: the same sums on all cores,
     tested equal to rounding); then ``optimizer`` must be a
     :class:`mnist_cnn.fast.optim.BlockedSGDMomentum`.
@@ -300,8 +298,7 @@ def train_step(
         Images of the batch classified correctly, before the update.
     """
     if workspace is None:
-        loss, grads, inter = net.loss_and_grads(params, x, labels, SEED, need_dx=False,
-                                                fast=True)
+        loss, grads, inter = net.loss_and_grads(params, x, labels, SEED, need_dx=False)
         y = inter["y"]
         optimizer.step(grads, lr)
     else:

@@ -112,7 +112,7 @@ def torch_errors(batch: int, seed: int) -> tuple[float, float]:
     model = torch_network(params)
     loss_t = F.cross_entropy(model(torch.from_numpy(x)), torch.from_numpy(labels))
     loss_t.backward()
-    loss_n, grads, _ = net.loss_and_grads(params, x, labels, need_dx=False, fast=True)
+    loss_n, grads, _ = net.loss_and_grads(params, x, labels, need_dx=False)
     loss_error = abs(loss_t.item() - float(loss_n)) / abs(float(loss_n))
     torch_grads = {"dw_conv": model[0].weight.grad, "db_conv": model[0].bias.grad,
                    "dw_fc1": model[3].weight.grad, "db_fc1": model[3].bias.grad,
