@@ -30,9 +30,11 @@ come from one :class:`mnist_cnn.architecture.Architecture`.
 
 Checked once: every public function here checks ``params``, ``x`` and
 ``labels`` against the architecture at its door
-(:func:`mnist_cnn.validate.network_inputs`; :func:`backward` checks ``delta_fc2``
-against the cache) and then runs the chain on the layers' bare bodies, which
-trust it (the ``_conv_forward = layers.conv_forward.unchecked`` lines below).
+(``@checked``: :func:`mnist_cnn.validate.network_inputs`; :func:`backward` checks
+``delta_fc2`` against the cache) and then runs the chain on the layers' bare
+bodies, which trust it (the ``_conv_forward = layers.conv_forward.unchecked``
+lines below); ``forward.unchecked`` and ``backward.unchecked`` are the chain
+without its check, for :func:`loss_and_grads`.
 
 Every function preserves the float dtype it is given: float32 parameters with a
 float32 batch give float32 losses, gradients and deltas.
@@ -47,6 +49,7 @@ import numpy as np
 from mnist_cnn import validate
 from mnist_cnn.architecture import PARAM_NAMES, SEED, Architecture
 from mnist_cnn.reference import layers, loops
+from mnist_cnn.validate import checked
 
 __all__ = [
     "DELTA_NAMES",
@@ -139,6 +142,20 @@ def init_params(
     }
 
 
+def _check_forward(params, x, arch=SEED) -> None:
+    validate.network_inputs(params, x, arch)
+
+
+def _check_backward(delta_fc2, caches, need_dx=True) -> None:
+    z_fc2 = caches["z_fc2"]
+    validate.require_array("delta_fc2", delta_fc2, z_fc2.shape, ("N", "D_2"), z_fc2.dtype)
+
+
+def _check_loss(params, x, labels, arch=SEED, need_dx=True) -> None:
+    validate.network_inputs(params, x, arch, labels)
+
+
+@checked(_check_forward)
 def forward(
     params: Mapping[str, np.ndarray],
     x: np.ndarray,
@@ -165,12 +182,6 @@ def forward(
         ``"z_fc1" [N, D_1]``, ``"z_relu" [N, D_1]``, ``"z_fc2" [N, D_2]``.
         ``z_flat`` is a view of ``z_pool`` (no copy).
     """
-    validate.network_inputs(params, x, arch)
-    return _forward(params, x, arch)
-
-
-def _forward(params, x, arch):
-    """:func:`forward` on checked input: conv, pool, flatten, fc1, ReLU, fc2, softmax."""
     p, a = params, arch
     z_conv, conv = _conv_forward(x, p["w_conv"], p["b_conv"], a.S, a.P)       # (3.3)
     z_pool, pool = _maxpool_forward(z_conv, a.K_p, a.S_p)                     # (2.5)
@@ -185,6 +196,7 @@ def _forward(params, x, arch):
     return y, caches
 
 
+@checked(_check_backward)
 def backward(
     delta_fc2: np.ndarray, caches: Mapping, need_dx: bool = True
 ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
@@ -219,13 +231,6 @@ def backward(
         The local gradients :data:`DELTA_NAMES`, ``delta_* = dL/dz_*`` (``delta_fc2``
         is the argument itself), ``dx = dL/dx`` [N, C_in, H, W] or None.
     """
-    z_fc2 = caches["z_fc2"]
-    validate.require_array("delta_fc2", delta_fc2, z_fc2.shape, ("N", "D_2"), z_fc2.dtype)
-    return _backward(delta_fc2, caches, need_dx)
-
-
-def _backward(delta_fc2, caches, need_dx):
-    """:func:`backward` on checked input."""
     c = caches
     delta_relu, dw_fc2, db_fc2 = _fc_backward(delta_fc2, c["fc2"])            # (4.6), (4.5)
     delta_fc1 = _relu_backward(delta_relu, c["relu"])                         # (4.7)
@@ -240,6 +245,7 @@ def _backward(delta_fc2, caches, need_dx):
     return grads, deltas
 
 
+@checked(_check_loss)
 def loss_only(
     params: Mapping[str, np.ndarray],
     x: np.ndarray,
@@ -261,11 +267,11 @@ def loss_only(
     -------
     numpy scalar of the dtype of ``x``
     """
-    validate.network_inputs(params, x, arch, labels)
-    y, _ = _forward(params, x, arch)
+    y, _ = forward.unchecked(params, x, arch)
     return _cross_entropy(y, labels)                                          # (4.1)
 
 
+@checked(_check_loss)
 def loss_and_grads(
     params: Mapping[str, np.ndarray],
     x: np.ndarray,
@@ -295,15 +301,15 @@ def loss_and_grads(
         Forward values :data:`Z_NAMES` and local gradients :data:`DELTA_NAMES`
         (``delta_* = dL/dz_*``; ``dx = dL/dx`` [N, C_in, H_in, W_in], or None).
     """
-    validate.network_inputs(params, x, arch, labels)
-    y, caches = _forward(params, x, arch)
+    y, caches = forward.unchecked(params, x, arch)
     loss = _cross_entropy(y, labels)                                          # (4.1)
     delta_fc2 = _softmax_cross_entropy_backward(y, labels)                    # (4.3)
-    grads, deltas = _backward(delta_fc2, caches, need_dx)
+    grads, deltas = backward.unchecked(delta_fc2, caches, need_dx)
     intermediates = {name: caches[name] for name in Z_NAMES[:-1]}
     return loss, grads, dict(intermediates, y=y, **deltas)
 
 
+@checked(_check_loss)
 def loss_and_grads_loops(
     params: Mapping[str, np.ndarray],
     x: np.ndarray,
@@ -326,9 +332,8 @@ def loss_and_grads_loops(
     loss, grads, intermediates
         Same keys, shapes and dtypes as :func:`loss_and_grads`.
     """
-    validate.network_inputs(params, x, arch, labels)
     p, a = params, arch
-    # The loops' bare bodies (``.unchecked``): the input was checked once, above.
+    # The loops' bare bodies (``.unchecked``): the input was checked once, at the door.
     z_conv = loops.conv_forward_loops.unchecked(x, p["w_conv"], p["b_conv"], a.S, a.P)
     z_pool = loops.maxpool_forward_loops.unchecked(z_conv, a.K_p, a.S_p)
     z_flat = loops.flatten_loops.unchecked(z_pool)
