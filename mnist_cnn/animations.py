@@ -53,7 +53,7 @@ def _offline_html(animation: FuncAnimation, alt: str) -> str:
 
 
 def _display(animation: FuncAnimation, fig, alt: str):
-    from IPython.display import HTML
+    from IPython.display import HTML  # here: only a notebook (with IPython) shows one
 
     html = _offline_html(animation, alt)
     plt.close(fig)  # the animation is the output, not a still of its last frame
@@ -347,7 +347,7 @@ def insert_cells(nb, chapter: str) -> int:
     int
         The number of cells inserted (0 when it is there already or the chapter has none).
     """
-    import nbformat
+    import nbformat  # here: only the notebook-editing command needs it, not a figure
 
     if chapter not in CELLS:
         return 0

@@ -97,10 +97,10 @@ MUTANTS: tuple[Mutant, ...] = (
        "acc += w[o, c, K - 1 - i, j] * x_pad[n, c, m * S + i, l * S + j]",
        "(1.3): a true convolution (flipped rows) instead of a correlation", T_LOOPS, (NB1,)),
     _m("conv-size-no-padding", _LOOPS,
-       "H_c, W_c = output_size(H_in, K, S, P), output_size(W_in, K, S, P)  # Eq. (1.4)\n"
-       "    x_pad = pad_loops(x, P)\n    z = ",
-       "H_c, W_c = output_size(H_in, K, S, 0), output_size(W_in, K, S, P)  # Eq. (1.4)\n"
-       "    x_pad = pad_loops(x, P)\n    z = ",
+       "H_c = output_size.unchecked(H_in, K, S, P)  # Eq. (1.4)\n"
+       "    W_c = output_size.unchecked(W_in, K, S, P)\n    x_pad = pad_loops(x, P)\n    z = ",
+       "H_c = output_size.unchecked(H_in, K, S, 0)  # Eq. (1.4)\n"
+       "    W_c = output_size.unchecked(W_in, K, S, P)\n    x_pad = pad_loops(x, P)\n    z = ",
        "(1.4): the 2P forgotten in the output height", T_LOOPS, (NB1,)),
     _m("pool-window-offset", _LOOPS,
        "                            if _beats(z[n, o, p * S_p + i, q * S_p + j], acc):\n"

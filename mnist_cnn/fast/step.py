@@ -52,6 +52,7 @@ import weakref
 from collections.abc import Callable, Mapping
 
 import numpy as np
+from threadpoolctl import ThreadpoolController
 
 from mnist_cnn import validate
 from mnist_cnn.architecture import SEED, Architecture
@@ -177,8 +178,6 @@ class Workspace:
         self._image_shares: dict[int, list[slice]] = {}
         self._helpers = [_Helper(i) for i in range(1, t)]
         weakref.finalize(self, _stop, self._helpers)  # the helper threads end with the workspace
-        from threadpoolctl import ThreadpoolController
-
         self._blas = ThreadpoolController().select(user_api="blas")
 
     def one_blas_thread(self):

@@ -277,7 +277,7 @@ def col2im(
     numpy.ndarray, shape x_shape, same dtype as ``X_col``
     """
     n, c_in, h_in, w_in = x_shape
-    h_c, w_c = output_size(h_in, K, stride, padding), output_size(w_in, K, stride, padding)
+    h_c, w_c = (output_size.unchecked(s, K, stride, padding) for s in (h_in, w_in))
     cols = X_col.reshape(n, c_in, K, K, h_c, w_c)
     dxp = np.zeros((n, c_in, h_in + 2 * padding, w_in + 2 * padding), dtype=X_col.dtype)
     for i in range(K):

@@ -134,7 +134,7 @@ class ReluCache(NamedTuple):
 
 def _check_conv_delta(delta, cache: ConvCache, need_dx: bool = True) -> None:
     x_shape, _, w, stride, padding = cache
-    h_c, w_c = (output_size(s, w.shape[2], stride, padding) for s in x_shape[2:])
+    h_c, w_c = (output_size.unchecked(s, w.shape[2], stride, padding) for s in x_shape[2:])
     validate.require_array("delta", delta, (x_shape[0], w.shape[0], h_c, w_c),
                            ("N", "C_out", "H_c", "W_c"), w.dtype)
 
@@ -208,7 +208,7 @@ def conv_forward(
         For :func:`conv_backward`.
     """
     c_out, _, K, _ = w.shape
-    h_c, w_c = (output_size(s, K, stride, padding) for s in x.shape[2:])  # Eq. (1.4)
+    h_c, w_c = (output_size.unchecked(s, K, stride, padding) for s in x.shape[2:])  # Eq. (1.4)
     # [N, C_in*K*K, H_c*W_c], C-contiguous
     X_col = im2col.unchecked(x, K, stride, padding)
     W_mat = w.reshape(c_out, -1)  # [C_out, C_in*K*K], a view
@@ -243,7 +243,7 @@ def conv_forward_per_channel(
         No cache: the backward pass uses the channel-parallel form.
     """
     c_out, c_in, K, _ = w.shape
-    h_c, w_c = (output_size(s, K, stride, padding) for s in x.shape[2:])  # Eq. (1.4)
+    h_c, w_c = (output_size.unchecked(s, K, stride, padding) for s in x.shape[2:])  # Eq. (1.4)
     X = im2col_per_channel.unchecked(x, K, stride, padding)  # [N, C_in, K*K, H_c*W_c]
     # C_in products W_c X_c, summed; the first one starts the sum (no zero-filled buffer).
     z = np.matmul(w[:, 0].reshape(c_out, K * K), X[:, 0])  # [N, C_out, H_c*W_c]
@@ -416,7 +416,7 @@ def maxpool_forward_im2col(
     """
     stride = pool if stride is None else stride
     n, c, h, w = z.shape
-    h_p, w_p = output_size(h, pool, stride), output_size(w, pool, stride)  # Eq. (0.1)
+    h_p, w_p = (output_size.unchecked(s, pool, stride) for s in (h, w))  # Eq. (0.1)
     X = im2col_per_channel.unchecked(z, pool, stride)  # [N, C, K_p*K_p, H_p*W_p]
     argmax = X.argmax(axis=2)  # [N, C, H_p*W_p]
     out = np.take_along_axis(X, argmax[:, :, None, :], axis=2)[:, :, 0, :]

@@ -175,7 +175,8 @@ def conv_forward_loops(x, w, b, stride=1, padding=0):
     N, C_in, H_in, W_in = x.shape
     C_out, _, K, _ = w.shape
     S, P = stride, padding
-    H_c, W_c = output_size(H_in, K, S, P), output_size(W_in, K, S, P)  # Eq. (1.4)
+    H_c = output_size.unchecked(H_in, K, S, P)  # Eq. (1.4)
+    W_c = output_size.unchecked(W_in, K, S, P)
     x_pad = pad_loops(x, P)
     z = np.zeros((N, C_out, H_c, W_c), dtype=x.dtype)
     for n in range(N):
@@ -226,7 +227,8 @@ def im2col_loops(x, K, stride=1, padding=0):
     """
     N, C_in, H_in, W_in = x.shape
     S, P = stride, padding
-    H_c, W_c = output_size(H_in, K, S, P), output_size(W_in, K, S, P)  # Eq. (1.4)
+    H_c = output_size.unchecked(H_in, K, S, P)  # Eq. (1.4)
+    W_c = output_size.unchecked(W_in, K, S, P)
     x_pad = pad_loops(x, P)
     X_col = np.zeros((N, C_in * K * K, H_c * W_c), dtype=x.dtype)
     for n in range(N):
@@ -276,7 +278,8 @@ def maxpool_forward_loops(z, pool=2, stride=None):
     """
     N, C, H, W = z.shape
     K_p, S_p = pool, pool if stride is None else stride
-    H_p, W_p = output_size(H, K_p, S_p), output_size(W, K_p, S_p)  # Eq. (0.1)
+    H_p = output_size.unchecked(H, K_p, S_p)  # Eq. (0.1)
+    W_p = output_size.unchecked(W, K_p, S_p)
     z_pool = np.zeros((N, C, H_p, W_p), dtype=z.dtype)
     for n in range(N):
         for o in range(C):
