@@ -53,10 +53,10 @@ from mnist_cnn.validate import checked
 
 __all__ = [
     "DELTA_NAMES",
-    "backward",
     "GRAD_NAMES",
     "PARAM_NAMES",
     "Z_NAMES",
+    "backward",
     "forward",
     "init_params",
     "loss_and_grads",
