@@ -208,7 +208,8 @@ def conv_forward(
         For :func:`conv_backward`.
     """
     c_out, _, K, _ = w.shape
-    h_c, w_c = (output_size.unchecked(s, K, stride, padding) for s in x.shape[2:])  # Eq. (1.4)
+    # H_c, W_c: Eq. (1.4)
+    h_c, w_c = (output_size.unchecked(s, K, stride, padding) for s in x.shape[2:])
     # [N, C_in*K*K, H_c*W_c], C-contiguous
     X_col = im2col.unchecked(x, K, stride, padding)
     W_mat = w.reshape(c_out, -1)  # [C_out, C_in*K*K], a view
@@ -243,7 +244,8 @@ def conv_forward_per_channel(
         No cache: the backward pass uses the channel-parallel form.
     """
     c_out, c_in, K, _ = w.shape
-    h_c, w_c = (output_size.unchecked(s, K, stride, padding) for s in x.shape[2:])  # Eq. (1.4)
+    # H_c, W_c: Eq. (1.4)
+    h_c, w_c = (output_size.unchecked(s, K, stride, padding) for s in x.shape[2:])
     X = im2col_per_channel.unchecked(x, K, stride, padding)  # [N, C_in, K*K, H_c*W_c]
     # C_in products W_c X_c, summed; the first one starts the sum (no zero-filled buffer).
     z = np.matmul(w[:, 0].reshape(c_out, K * K), X[:, 0])  # [N, C_out, H_c*W_c]

@@ -232,16 +232,18 @@ def backward(
         is the argument itself), ``dx = dL/dx`` [N, C_in, H, W] or None.
     """
     c = caches
-    delta_relu, dw_fc2, db_fc2 = _fc_backward(delta_fc2, c["fc2"])            # (4.6), (4.5)
-    delta_fc1 = _relu_backward(delta_relu, c["relu"])                         # (4.7)
-    delta_flat, dw_fc1, db_fc1 = _fc_backward(delta_fc1, c["fc1"])            # (4.9), (4.8)
-    delta_pool = _flatten_backward(delta_flat, c["flat"])                     # (4.10)
-    delta_conv = _maxpool_backward(delta_pool, c["pool"])                     # (4.11)
-    dx, dw_conv, db_conv = _conv_backward(delta_conv, c["conv"], need_dx)     # (4.12)-(4.15)
+    delta_relu, dw_fc2, db_fc2 = _fc_backward(delta_fc2, c["fc2"])  # (4.6), (4.5)
+    delta_fc1 = _relu_backward(delta_relu, c["relu"])               # (4.7)
+    delta_flat, dw_fc1, db_fc1 = _fc_backward(delta_fc1, c["fc1"])  # (4.9), (4.8)
+    delta_pool = _flatten_backward(delta_flat, c["flat"])           # (4.10)
+    delta_conv = _maxpool_backward(delta_pool, c["pool"])           # (4.11)
+    # (4.12), (4.13) and, if need_dx, (4.14); in the im2col form of (4.15)
+    dx, dw_conv, db_conv = _conv_backward(delta_conv, c["conv"], need_dx)
     grads = dict(dw_conv=dw_conv, db_conv=db_conv, dw_fc1=dw_fc1, db_fc1=db_fc1,
                  dw_fc2=dw_fc2, db_fc2=db_fc2)
     deltas = dict(delta_fc2=delta_fc2, delta_relu=delta_relu, delta_fc1=delta_fc1,
-                  delta_flat=delta_flat, delta_pool=delta_pool, delta_conv=delta_conv, dx=dx)
+                  delta_flat=delta_flat, delta_pool=delta_pool, delta_conv=delta_conv,
+                  dx=dx)
     return grads, deltas
 
 
