@@ -61,7 +61,7 @@ def _offline_html(animation: FuncAnimation, alt: str) -> str:
 
 
 def _display(frames: Frames, interval: int = INTERVAL_MS):
-    from IPython.display import HTML
+    from IPython.display import HTML  # here: only a notebook (with IPython) shows one
 
     animation = FuncAnimation(frames.fig, frames.draw, frames=frames.count, interval=interval,
                               blit=False)
@@ -398,7 +398,7 @@ def insert_cells(nb, chapter: str) -> int:
     int
         The number of cells inserted (0 when it is there already or the chapter has none).
     """
-    import nbformat
+    import nbformat  # here: only the notebook-editing command needs it, not a figure
 
     if chapter not in CELLS:
         return 0

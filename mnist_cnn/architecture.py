@@ -14,9 +14,21 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
-from mnist_cnn.validate import require_positive_int
+from mnist_cnn.validate import checked, require_positive_int
 
 
+def _check_output_size(size_in, kernel, stride=1, padding=0) -> None:
+    size_in = require_positive_int("size_in", size_in)
+    kernel = require_positive_int("kernel", kernel)
+    require_positive_int("stride", stride)
+    padding = require_positive_int("padding", padding, minimum=0)
+    if size_in + 2 * padding < kernel:
+        raise ValueError(
+            f"kernel {kernel} does not fit into input {size_in} with padding {padding}"
+        )
+
+
+@checked(_check_output_size)
 def output_size(size_in: int, kernel: int, stride: int = 1, padding: int = 0) -> int:
     """Output length of a sliding window along one axis, Eq. (0.1).
 
@@ -42,21 +54,13 @@ def output_size(size_in: int, kernel: int, stride: int = 1, padding: int = 0) ->
     ------
     ValueError
         If the window does not fit even once into the padded input.
+
+    Notes
+    -----
+    Checked at the door (``@checked``); ``output_size.unchecked`` is the bare
+    formula, for the layers, which have checked their input already.
     """
-    size_in = require_positive_int("size_in", size_in)
-    kernel = require_positive_int("kernel", kernel)
-    stride = require_positive_int("stride", stride)
-    padding = require_positive_int("padding", padding, minimum=0)
-    if size_in + 2 * padding < kernel:
-        raise ValueError(
-            f"kernel {kernel} does not fit into input {size_in} with padding {padding}"
-        )
-    return _output_size(size_in, kernel, stride, padding)
-
-
-def _output_size(size_in: int, kernel: int, stride: int, padding: int) -> int:
-    """Eq. (0.1) for callers that have checked their arguments."""
-    return (size_in - kernel + 2 * padding) // stride + 1
+    return int((size_in - kernel + 2 * padding) // stride + 1)
 
 
 def conv_parameter_count(c_in: int, c_out: int, kernel: int) -> int:

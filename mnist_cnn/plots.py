@@ -24,6 +24,7 @@ from matplotlib.colors import to_rgb
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
+from mnist_cnn.architecture import output_size
 from mnist_cnn.validate import require_ndim
 
 __all__ = [
@@ -303,7 +304,7 @@ def show_im2col(
     K = math.isqrt(X.shape[0])
     if K * K != X.shape[0]:
         raise ValueError(f"X must have K*K rows; got {X.shape[0]}")
-    W_c = (x_img.shape[1] - K + 2 * padding) // stride + 1
+    W_c = output_size(x_img.shape[1], K, stride, padding)  # Eq. (1.4)
     if not 0 <= column < X.shape[1]:
         raise ValueError(f"column must be in [0, {X.shape[1]}); got {column}")
     m, l = divmod(column, W_c)

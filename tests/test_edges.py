@@ -314,11 +314,8 @@ def test_the_network_and_training_helpers_leave_read_only_inputs_alone():
     shifts = np.array([[1, -2], [0, 2]])
     calls = [
         ("forward", net.forward, (params, x)),
-        ("forward fast", lambda p, x: net.forward(p, x, fast=True), (params, x)),
         ("loss_only", net.loss_only, (params, x, labels)),
         ("loss_and_grads", net.loss_and_grads, (params, x, labels)),
-        ("loss_and_grads fast", lambda *a: net.loss_and_grads(*a, fast=True),
-         (params, x, labels)),
         ("shift_images", T.shift_images, (x, shifts)),
         ("predict", T.predict, (params, x)),
         ("evaluate", T.evaluate, (params, x, labels)),

@@ -200,7 +200,7 @@ def _allowed_pickle_globals() -> dict[tuple[str, str], Any]:
     ``numpy._core``, and ``numpy.core`` is deprecated there, so both names map
     to whichever module this numpy has.
     """
-    try:
+    try:  # here: which of the two names exists depends on the numpy installed
         from numpy._core.multiarray import _reconstruct
     except ImportError:  # numpy < 2
         from numpy.core.multiarray import _reconstruct

@@ -126,8 +126,8 @@ MUTANTS: tuple[Mutant, ...] = (
        "acc += w[o, c, K - 1 - i, j] * x_pad[n, c, m * S + i, l * S + j]",
        "(1.3): a true convolution (flipped rows) instead of a correlation", T_LOOPS, (NB1,)),
     _m("conv-size-no-padding", _L.conv_forward_loops,
-       "H_c, W_c = (H_in - K + 2 * P) // S + 1, (W_in - K + 2 * P) // S + 1",
-       "H_c, W_c = (H_in - K) // S + 1, (W_in - K + 2 * P) // S + 1",
+       "H_c = output_size.unchecked(H_in, K, S, P)",
+       "H_c = output_size.unchecked(H_in, K, S, 0)",
        "(1.4): the 2P forgotten in the output height", T_LOOPS, (NB1,)),
     _m("pool-window-offset", _L.maxpool_forward_loops,
        "if _beats(z[n, o, p * S_p + i, q * S_p + j], acc):\n"
@@ -234,8 +234,8 @@ MUTANTS: tuple[Mutant, ...] = (
        "e /= e.sum(axis=0, keepdims=True)", "(2.8): softmax normalised over the batch",
        T_LAYERS, (NB2,)),
     # ---- the network and the fast forms --------------------------------------------------------
-    _m("network-delta-fc1-skips-relu", network.loss_and_grads,
-       "delta_fc1 = L.relu_backward.unchecked(delta_relu, c['relu'])",
+    _m("network-delta-fc1-skips-relu", network.backward,
+       "delta_fc1 = _relu_backward(delta_relu, c['relu'])",
        "delta_fc1 = delta_relu", "(4.7): the ReLU derivative left out of the chain",
        ("tests/test_network.py",), (NB4,)),
     _m("fast-pool-tie-last", fast_pool.maxpool_forward_fast,

@@ -59,6 +59,7 @@ def execute_notebook(path: Path, timeout: int = 900) -> float:
     float
         Wall time in seconds.
     """
+    # Here: the Jupyter machinery (a kernel client) is heavy, and only executing needs it.
     import nbformat
     from nbclient import NotebookClient
 

@@ -9,8 +9,8 @@ reference form in ``tests/test_fast.py``:
 * :mod:`.infer` -- the forward pass on the same threads (evaluation, ``bench``);
 * :mod:`.convpool` -- convolution and max-pooling as one product per chunk of images;
 * :mod:`.update` and :mod:`.optim` -- the momentum update, Eq. (5.1), in cache-sized blocks;
-* :mod:`.pool` -- max-pooling by strided slices and a running maximum (the
-  network's ``fast=True`` form, for the chapters).
+* :mod:`.pool` -- max-pooling alone by strided slices and a running maximum,
+  tested equal to the reference's (the step itself fuses pooling into :mod:`.convpool`).
 
 What this is not: a place to learn the maths from; read :mod:`mnist_cnn.reference`.
 """

@@ -51,6 +51,8 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from mnist_cnn.architecture import output_size
+
 __all__ = ["CHUNK", "ConvPoolCache", "conv_pool_backward", "conv_pool_forward",
            "scratch_size", "window_columns"]
 
@@ -149,7 +151,7 @@ def window_columns(x: np.ndarray, K: int, stride: int, padding: int, pool: int,
 
 def _pooled_size(x_shape, K, stride, padding, pool) -> tuple[int, int]:
     """``(H_p, W_p)`` for ``S_p = K_p``: Eq. (1.4) for the conv, then ``floor(H_c / K_p)``."""
-    return tuple(((s + 2 * padding - K) // stride + 1) // pool for s in x_shape[2:])
+    return tuple(output_size.unchecked(s, K, stride, padding) // pool for s in x_shape[2:])
 
 
 def conv_pool_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray, stride: int, padding: int,

@@ -16,8 +16,8 @@ same step without the update), the chain of
      i.e. outputs of fc1), so that each thread reads only its share of the
      5.8 MB matrix: its rows of ``z_fc1^T`` (Eq. (2.7)), their ReLU (2.8), and
      its share of fc2's sum over the 500 inputs;
-  3. in the backward pass, by the same rows: ``delta_fc1`` (Eqs. (4.5),
-     (4.7)), ``dW_fc2`` and ``db_fc1`` for its rows, its share of
+  3. in the backward pass, by the same rows: ``delta_fc1`` (Eqs. (4.6),
+     (4.7)), ``dW_fc2`` (Eq. (4.5)) and ``db_fc1`` for its rows, its share of
      ``delta_flat = delta_fc1 W_fc1`` (Eq. (4.9)), then
      ``dW_fc1[R_t] = delta_fc1[:, R_t]^T z_flat`` (Eq. (4.8)) and the update of
      ``W_fc1[R_t]`` and its velocity (Eq. (5.1)) while those rows are in cache;
@@ -52,6 +52,7 @@ import weakref
 from collections.abc import Callable, Mapping
 
 import numpy as np
+from threadpoolctl import ThreadpoolController
 
 from mnist_cnn import validate
 from mnist_cnn.architecture import SEED, Architecture
@@ -179,8 +180,6 @@ class Workspace:
         self._image_shares: dict[int, list[slice]] = {}
         self._helpers = [_Helper(i) for i in range(1, t)]
         weakref.finalize(self, _stop, self._helpers)  # the helper threads end with the workspace
-        from threadpoolctl import ThreadpoolController
-
         self._blas = ThreadpoolController().select(user_api="blas")
 
     def one_blas_thread(self):
@@ -257,15 +256,15 @@ def _step(params, x, labels, ws: Workspace, update: Callable | None):
     y, conv_caches = _forward(params, x, ws)
     loss = L.cross_entropy.unchecked(y, labels)                               # (4.1)
     delta_fc2 = L.softmax_cross_entropy_backward.unchecked(y, labels)         # (4.3)
-    db_fc2 = delta_fc2.sum(axis=0)                                            # (4.6)
+    db_fc2 = delta_fc2.sum(axis=0)                                            # (4.5)
     z_flat, z_fc1_t, z_relu_t = ws.z_flat[:n], ws.z_fc1_t[:, :n], ws.z_relu_t[:, :n]
     w_fc1, w_fc2 = params["w_fc1"], params["w_fc2"]
     delta_fc1_t, dw_fc2, db_fc1 = ws.delta_fc1_t[:, :n], ws.dw_fc2, ws.db_fc1
 
     def rows(t: int) -> None:
         r = ws.rows[t]
-        np.matmul(delta_fc2.T, z_relu_t[r].T, out=dw_fc2[:, r])               # (4.6)
-        np.matmul(w_fc2[:, r].T, delta_fc2.T, out=delta_fc1_t[r])             # (4.5)^T
+        np.matmul(delta_fc2.T, z_relu_t[r].T, out=dw_fc2[:, r])               # (4.5)
+        np.matmul(w_fc2[:, r].T, delta_fc2.T, out=delta_fc1_t[r])             # (4.6)^T
         delta_fc1_t[r] *= z_fc1_t[r] > 0                                      # (4.7)
         np.sum(delta_fc1_t[r], axis=1, out=db_fc1[r])                         # (4.8)
         np.matmul(delta_fc1_t[r].T, w_fc1[r], out=ws.delta_shares[t][:n])     # (4.9), a share

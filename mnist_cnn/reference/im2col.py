@@ -279,7 +279,7 @@ def col2im(
     numpy.ndarray, shape x_shape, same dtype as ``X_col``
     """
     n, c_in, h_in, w_in = x_shape
-    h_c, w_c = (h_in - K + 2 * padding) // stride + 1, (w_in - K + 2 * padding) // stride + 1
+    h_c, w_c = (output_size.unchecked(s, K, stride, padding) for s in (h_in, w_in))
     cols = X_col.reshape(n, c_in, K, K, h_c, w_c)
     dxp = np.zeros((n, c_in, h_in + 2 * padding, w_in + 2 * padding), dtype=X_col.dtype)
     for i in range(K):

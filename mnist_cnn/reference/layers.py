@@ -15,8 +15,8 @@ that give the same numbers:
 * ``mnist_cnn.reference.loops.conv_forward_loops`` -- the loop reference, Eq. (1.3).
 
 Max-pooling is written as the book states it: reshape + max, Eq. (2.5), and
-im2col + column max, Eq. (2.6). The faster running-maximum form the training
-step uses is :mod:`mnist_cnn.fast.pool`, tested equal to these.
+im2col + column max, Eq. (2.6). A faster running-maximum form,
+:mod:`mnist_cnn.fast.pool`, is tested equal to these (nothing here uses it).
 
 What this is not: the network, the training loop or the gradient checker; and
 not the loop reference (see :mod:`mnist_cnn.reference.loops`). Every function keeps the
@@ -32,6 +32,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from mnist_cnn import validate
+from mnist_cnn.architecture import output_size
 from mnist_cnn.reference.im2col import col2im, im2col, im2col_per_channel, pad
 from mnist_cnn.validate import checked
 
@@ -133,7 +134,7 @@ class ReluCache(NamedTuple):
 
 def _check_conv_delta(delta, cache: ConvCache, need_dx: bool = True) -> None:
     x_shape, _, w, stride, padding = cache
-    h_c, w_c = ((s - w.shape[2] + 2 * padding) // stride + 1 for s in x_shape[2:])
+    h_c, w_c = (output_size.unchecked(s, w.shape[2], stride, padding) for s in x_shape[2:])
     validate.require_array("delta", delta, (x_shape[0], w.shape[0], h_c, w_c),
                            ("N", "C_out", "H_c", "W_c"), w.dtype)
 
@@ -208,7 +209,8 @@ def conv_forward(
         For :func:`conv_backward`.
     """
     c_out, _, K, _ = w.shape
-    h_c, w_c = ((s - K + 2 * padding) // stride + 1 for s in x.shape[2:])  # Eq. (1.4)
+    # H_c, W_c: Eq. (1.4)
+    h_c, w_c = (output_size.unchecked(s, K, stride, padding) for s in x.shape[2:])
     # [N, C_in*K*K, H_c*W_c], C-contiguous
     X_col = im2col.unchecked(x, K, stride, padding)
     W_mat = w.reshape(c_out, -1)  # [C_out, C_in*K*K], a view
@@ -243,7 +245,8 @@ def conv_forward_per_channel(
         No cache: the backward pass uses the channel-parallel form.
     """
     c_out, c_in, K, _ = w.shape
-    h_c, w_c = ((s - K + 2 * padding) // stride + 1 for s in x.shape[2:])  # Eq. (1.4)
+    # H_c, W_c: Eq. (1.4)
+    h_c, w_c = (output_size.unchecked(s, K, stride, padding) for s in x.shape[2:])
     X = im2col_per_channel.unchecked(x, K, stride, padding)  # [N, C_in, K*K, H_c*W_c]
     # C_in products W_c X_c, summed; the first one starts the sum (no zero-filled buffer).
     z = np.matmul(w[:, 0].reshape(c_out, K * K), X[:, 0])  # [N, C_out, H_c*W_c]
@@ -357,8 +360,8 @@ def maxpool_forward(
     right columns that no full window covers are dropped (floor mode, as in the
     loop version and PyTorch's default); they get zero gradient. For
     ``S_p != K_p`` the windows do not tile the map, and this function uses
-    :func:`maxpool_forward_im2col`. Training uses the equal but faster
-    :func:`mnist_cnn.fast.pool.maxpool_forward_fast`.
+    :func:`maxpool_forward_im2col`. :func:`mnist_cnn.fast.pool.maxpool_forward_fast`
+    is an equal, faster form (tested equal).
 
     Parameters
     ----------
@@ -416,7 +419,7 @@ def maxpool_forward_im2col(
     """
     stride = pool if stride is None else stride
     n, c, h, w = z.shape
-    h_p, w_p = (h - pool) // stride + 1, (w - pool) // stride + 1  # Eq. (0.1)
+    h_p, w_p = (output_size.unchecked(s, pool, stride) for s in (h, w))  # Eq. (0.1)
     X = im2col_per_channel.unchecked(z, pool, stride)  # [N, C, K_p*K_p, H_p*W_p]
     argmax = X.argmax(axis=2)  # [N, C, H_p*W_p]
     out = np.take_along_axis(X, argmax[:, :, None, :], axis=2)[:, :, 0, :]

@@ -30,6 +30,7 @@ from __future__ import annotations
 import numpy as np
 
 from mnist_cnn import validate
+from mnist_cnn.architecture import output_size
 from mnist_cnn.validate import checked
 
 __all__ = [
@@ -174,7 +175,8 @@ def conv_forward_loops(x, w, b, stride=1, padding=0):
     N, C_in, H_in, W_in = x.shape
     C_out, _, K, _ = w.shape
     S, P = stride, padding
-    H_c, W_c = (H_in - K + 2 * P) // S + 1, (W_in - K + 2 * P) // S + 1  # Eq. (1.4)
+    H_c = output_size.unchecked(H_in, K, S, P)  # Eq. (1.4)
+    W_c = output_size.unchecked(W_in, K, S, P)
     x_pad = pad_loops(x, P)
     z = np.zeros((N, C_out, H_c, W_c), dtype=x.dtype)
     for n in range(N):
@@ -225,7 +227,8 @@ def im2col_loops(x, K, stride=1, padding=0):
     """
     N, C_in, H_in, W_in = x.shape
     S, P = stride, padding
-    H_c, W_c = (H_in - K + 2 * P) // S + 1, (W_in - K + 2 * P) // S + 1  # Eq. (1.4)
+    H_c = output_size.unchecked(H_in, K, S, P)  # Eq. (1.4)
+    W_c = output_size.unchecked(W_in, K, S, P)
     x_pad = pad_loops(x, P)
     X_col = np.zeros((N, C_in * K * K, H_c * W_c), dtype=x.dtype)
     for n in range(N):
@@ -275,7 +278,8 @@ def maxpool_forward_loops(z, pool=2, stride=None):
     """
     N, C, H, W = z.shape
     K_p, S_p = pool, pool if stride is None else stride
-    H_p, W_p = (H - K_p) // S_p + 1, (W - K_p) // S_p + 1  # Eq. (0.1)
+    H_p = output_size.unchecked(H, K_p, S_p)  # Eq. (0.1)
+    W_p = output_size.unchecked(W, K_p, S_p)
     z_pool = np.zeros((N, C, H_p, W_p), dtype=z.dtype)
     for n in range(N):
         for o in range(C):

@@ -6,25 +6,35 @@ batch, Eq. (4.1). The backward pass applies the chapter's delta rule layer by
 layer, Eqs. (4.3)-(4.15), and returns every delta on the way so that each local
 gradient can be looked at.
 
-What this is: two implementations of the same chain,
+What this is: the chain written once, in CS231n's layer pairs, each line citing
+its equation (as Nielsen's ``backprop`` does):
 
-* :func:`loss_and_grads` -- built from the vectorised layers of
-  :mod:`mnist_cnn.reference.layers` (im2col conv, reshape-max pooling, matrix
-  products); with ``fast=True`` the pooling is the equal hot-path form of
-  :mod:`mnist_cnn.fast.pool` (the training path);
-* :func:`loss_and_grads_loops` -- built only from the loop references of
-  :mod:`mnist_cnn.reference.loops`; slow, for tiny batches and for checking;
+* :func:`forward` -- the vectorised layers of :mod:`mnist_cnn.reference.layers`
+  in network order (im2col conv, reshape-max pooling, matrix products), returning
+  ``y`` and the cache of every layer;
+* :func:`backward` -- the delta rule from any ``delta_fc2 = dL/dz_fc2`` back to the
+  image, on that cache (chapter 6 starts it from another loss);
+* :func:`loss_and_grads` -- the two joined by the cross-entropy, Eqs. (4.1)/(4.3):
+  what chapters 4-5, the training step, the bench and the typeset check call;
+* :func:`loss_and_grads_loops` -- the referee: the same chain built only from the
+  loop references of :mod:`mnist_cnn.reference.loops`, composed on its own on
+  purpose (a mistake in the composition above cannot hide in it); slow, for tiny
+  batches and for checking;
 
 plus :func:`init_params` (He initialisation) and :func:`loss_only` (for finite
-differences).
+differences). The training loop's hot path is :mod:`mnist_cnn.fast`, tested equal
+to this chain; nothing here imports it.
 What this is not: an optimiser or a training loop, and not a general graph
 framework: the architecture is fixed, only its sizes are free, and they all
 come from one :class:`mnist_cnn.architecture.Architecture`.
 
 Checked once: every public function here checks ``params``, ``x`` and
 ``labels`` against the architecture at its door
-(:func:`mnist_cnn.validate.network_inputs`) and then calls the layers' bare
-bodies (``layer.unchecked``), which trust it.
+(``@checked``: :func:`mnist_cnn.validate.network_inputs`; :func:`backward` checks
+``delta_fc2`` against the cache) and then runs the chain on the layers' bare
+bodies, which trust it (the ``_conv_forward = layers.conv_forward.unchecked``
+lines below); ``forward.unchecked`` and ``backward.unchecked`` are the chain
+without its check, for :func:`loss_and_grads`.
 
 Every function preserves the float dtype it is given: float32 parameters with a
 float32 batch give float32 losses, gradients and deltas.
@@ -38,18 +48,15 @@ import numpy as np
 
 from mnist_cnn import validate
 from mnist_cnn.architecture import PARAM_NAMES, SEED, Architecture
-from mnist_cnn.fast import pool as _pool
 from mnist_cnn.reference import layers, loops
-
-# The hot-path pooling's bare bodies: the network checks its input once, at its own door.
-maxpool_forward_fast = _pool.maxpool_forward_fast.unchecked
-maxpool_backward_fast = _pool.maxpool_backward_fast.unchecked
+from mnist_cnn.validate import checked
 
 __all__ = [
     "DELTA_NAMES",
     "GRAD_NAMES",
     "PARAM_NAMES",
     "Z_NAMES",
+    "backward",
     "forward",
     "init_params",
     "loss_and_grads",
@@ -64,6 +71,17 @@ Z_NAMES = ("z_conv", "z_pool", "z_flat", "z_fc1", "z_relu", "z_fc2", "y")
 #: Backward intermediates (local gradients), from the output back to the input.
 DELTA_NAMES = ("delta_fc2", "delta_relu", "delta_fc1", "delta_flat", "delta_pool",
                "delta_conv", "dx")
+
+# The chain runs on the layers' bare bodies: its input was checked once, at its door.
+_conv_forward, _conv_backward = layers.conv_forward.unchecked, layers.conv_backward.unchecked
+_maxpool_forward = layers.maxpool_forward.unchecked
+_maxpool_backward = layers.maxpool_backward.unchecked
+_flatten_forward = layers.flatten_forward.unchecked
+_flatten_backward = layers.flatten_backward.unchecked
+_fc_forward, _fc_backward = layers.fc_forward.unchecked, layers.fc_backward.unchecked
+_relu_forward, _relu_backward = layers.relu_forward.unchecked, layers.relu_backward.unchecked
+_softmax, _cross_entropy = layers.softmax.unchecked, layers.cross_entropy.unchecked
+_softmax_cross_entropy_backward = layers.softmax_cross_entropy_backward.unchecked
 
 
 def init_params(
@@ -122,13 +140,26 @@ def init_params(
     }
 
 
+def _check_forward(params, x, arch=SEED) -> None:
+    validate.network_inputs(params, x, arch)
+
+
+def _check_backward(delta_fc2, caches, need_dx=True) -> None:
+    z_fc2 = caches["z_fc2"]
+    validate.require_array("delta_fc2", delta_fc2, z_fc2.shape, ("N", "D_2"), z_fc2.dtype)
+
+
+def _check_loss(params, x, labels, arch=SEED, need_dx=True) -> None:
+    validate.network_inputs(params, x, arch, labels)
+
+
+@checked(_check_forward)
 def forward(
     params: Mapping[str, np.ndarray],
     x: np.ndarray,
     arch: Architecture = SEED,
-    fast: bool = False,
 ) -> tuple[np.ndarray, dict]:
-    """Forward pass with the vectorised layers, Eqs. (3.3), (2.5), (1.6), (2.7), (2.8).
+    """Forward pass with the vectorised layers, Eqs. (3.3), (2.5), (1.6), (2.7), (2.8), (1.12).
 
     Parameters
     ----------
@@ -137,50 +168,84 @@ def forward(
     x : ndarray, shape [N, C_in, H, W] of ``arch``, float32 or float64
     arch : Architecture, default SEED
         Every size: ``S``, ``P``, ``K_p``, ``S_p`` and the shapes ``params`` must have.
-    fast : bool, default False
-        Use the hot-path max-pool of :mod:`mnist_cnn.fast.pool` (same numbers)
-        when ``S_p = K_p``.
 
     Returns
     -------
     y : ndarray, shape [N, D_2], dtype of ``x``
         Softmax probabilities, Eq. (1.12).
     caches : dict
-        Layer caches ``"conv", "pool", "flat", "fc1", "relu", "fc2"`` for the
-        backward pass and the forward values ``"z_conv" [N, C_out, H_c, W_c]``,
+        Layer caches ``"conv", "pool", "flat", "fc1", "relu", "fc2"`` for
+        :func:`backward` and the forward values ``"z_conv" [N, C_out, H_c, W_c]``,
         ``"z_pool" [N, C_out, H_p, W_p]``, ``"z_flat" [N, D_0]``,
         ``"z_fc1" [N, D_1]``, ``"z_relu" [N, D_1]``, ``"z_fc2" [N, D_2]``.
         ``z_flat`` is a view of ``z_pool`` (no copy).
     """
-    validate.network_inputs(params, x, arch)
-    return _forward(params, x, arch, fast)
-
-
-def _forward(params, x, arch, fast):
-    """:func:`forward` for checked input: the layers' bare bodies, in network order."""
-    z_conv, conv_cache = layers.conv_forward.unchecked(
-        x, params["w_conv"], params["b_conv"], arch.S, arch.P)
-    if fast and arch.S_p == arch.K_p:
-        z_pool, argmax = maxpool_forward_fast(z_conv, arch.K_p)
-        pool_cache = layers.PoolCache(z_conv.shape, argmax, arch.K_p, arch.S_p)
-    else:
-        z_pool, pool_cache = layers.maxpool_forward.unchecked(z_conv, arch.K_p, arch.S_p)
-    z_flat, flat_cache = layers.flatten_forward.unchecked(z_pool)
-    z_fc1, fc1_cache = layers.fc_forward.unchecked(
-        z_flat, params["w_fc1"], params["b_fc1"])
-    z_relu, relu_cache = layers.relu_forward.unchecked(z_fc1)
-    z_fc2, fc2_cache = layers.fc_forward.unchecked(
-        z_relu, params["w_fc2"], params["b_fc2"])
-    y = layers.softmax.unchecked(z_fc2)
-    caches = {
-        "conv": conv_cache, "pool": pool_cache, "flat": flat_cache,
-        "fc1": fc1_cache, "relu": relu_cache, "fc2": fc2_cache,
-        "z_conv": z_conv, "z_pool": z_pool, "z_flat": z_flat,
-        "z_fc1": z_fc1, "z_relu": z_relu, "z_fc2": z_fc2,
-    }
+    p, a = params, arch
+    z_conv, conv = _conv_forward(x, p["w_conv"], p["b_conv"], a.S, a.P)       # (3.3)
+    z_pool, pool = _maxpool_forward(z_conv, a.K_p, a.S_p)                     # (2.5)
+    z_flat, flat = _flatten_forward(z_pool)                                   # (1.6)
+    z_fc1, fc1 = _fc_forward(z_flat, p["w_fc1"], p["b_fc1"])                  # (2.7)
+    z_relu, relu = _relu_forward(z_fc1)                                       # (2.8)
+    z_fc2, fc2 = _fc_forward(z_relu, p["w_fc2"], p["b_fc2"])                  # (2.7)
+    y = _softmax(z_fc2)                                                       # (1.12)
+    caches = dict(conv=conv, pool=pool, flat=flat, fc1=fc1, relu=relu, fc2=fc2,
+                  z_conv=z_conv, z_pool=z_pool, z_flat=z_flat, z_fc1=z_fc1, z_relu=z_relu,
+                  z_fc2=z_fc2)
     return y, caches
 
 
+@checked(_check_backward)
+def backward(
+    delta_fc2: np.ndarray, caches: Mapping, need_dx: bool = True
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """The delta rule from ``dL/dz_fc2`` back to the image, Eqs. (4.5)-(4.15), one line each.
+
+    * fc2: ``dw_fc2, db_fc2``, Eq. (4.5); ``delta_relu = delta_fc2 w_fc2``, Eq. (4.6);
+    * ReLU: ``delta_fc1 = delta_relu * 1[z_fc1 > 0]``, Eq. (4.7);
+    * fc1: ``dw_fc1, db_fc1``, Eq. (4.8); ``delta_flat = delta_fc1 w_fc1``, Eq. (4.9);
+    * reshape back: ``delta_pool``, Eq. (4.10);
+    * max-pool: route to the argmax, ``delta_conv``, Eq. (4.11);
+    * conv, im2col form Eq. (4.15): ``dw_conv`` Eq. (4.12), ``db_conv`` Eq. (4.13),
+      ``dx`` Eq. (4.14).
+
+    Nothing here depends on the loss: :func:`loss_and_grads` starts it from the
+    cross-entropy's ``(y - t)/N``, Eq. (4.3); chapter 6 from the squared error's.
+
+    Parameters
+    ----------
+    delta_fc2 : ndarray, shape [N, D_2], dtype of the forward pass
+        ``dL/dz_fc2`` of whatever loss ``L``.
+    caches : dict
+        As returned by :func:`forward`.
+    need_dx : bool, default True
+        If False, ``dL/dx`` (Eq. (4.14)) is not computed and ``deltas["dx"]`` is
+        None. Training sets it: no parameter lies upstream of the image.
+
+    Returns
+    -------
+    grads : dict str -> ndarray
+        ``dw_conv, db_conv, dw_fc1, db_fc1, dw_fc2, db_fc2``, each the shape of its parameter.
+    deltas : dict str -> ndarray
+        The local gradients :data:`DELTA_NAMES`, ``delta_* = dL/dz_*`` (``delta_fc2``
+        is the argument itself), ``dx = dL/dx`` [N, C_in, H, W] or None.
+    """
+    c = caches
+    delta_relu, dw_fc2, db_fc2 = _fc_backward(delta_fc2, c["fc2"])  # (4.6), (4.5)
+    delta_fc1 = _relu_backward(delta_relu, c["relu"])               # (4.7)
+    delta_flat, dw_fc1, db_fc1 = _fc_backward(delta_fc1, c["fc1"])  # (4.9), (4.8)
+    delta_pool = _flatten_backward(delta_flat, c["flat"])           # (4.10)
+    delta_conv = _maxpool_backward(delta_pool, c["pool"])           # (4.11)
+    # (4.12), (4.13) and, if need_dx, (4.14); in the im2col form of (4.15)
+    dx, dw_conv, db_conv = _conv_backward(delta_conv, c["conv"], need_dx)
+    grads = dict(dw_conv=dw_conv, db_conv=db_conv, dw_fc1=dw_fc1, db_fc1=db_fc1,
+                 dw_fc2=dw_fc2, db_fc2=db_fc2)
+    deltas = dict(delta_fc2=delta_fc2, delta_relu=delta_relu, delta_fc1=delta_fc1,
+                  delta_flat=delta_flat, delta_pool=delta_pool, delta_conv=delta_conv,
+                  dx=dx)
+    return grads, deltas
+
+
+@checked(_check_loss)
 def loss_only(
     params: Mapping[str, np.ndarray],
     x: np.ndarray,
@@ -202,42 +267,28 @@ def loss_only(
     -------
     numpy scalar of the dtype of ``x``
     """
-    validate.network_inputs(params, x, arch, labels)
-    y, _ = _forward(params, x, arch, fast=False)
-    return layers.cross_entropy.unchecked(y, labels)
+    y, _ = forward.unchecked(params, x, arch)
+    return _cross_entropy(y, labels)                                          # (4.1)
 
 
+@checked(_check_loss)
 def loss_and_grads(
     params: Mapping[str, np.ndarray],
     x: np.ndarray,
     labels: np.ndarray,
     arch: Architecture = SEED,
     need_dx: bool = True,
-    fast: bool = False,
 ) -> tuple[np.floating, dict[str, np.ndarray], dict[str, np.ndarray]]:
-    """Loss, gradients and every local gradient, with the vectorised layers.
-
-    The backward pass is the delta rule, one line per equation:
-
-    * ``delta_fc2 = (y - t)/N``, Eq. (4.3);
-    * fc2: ``delta_relu = delta_fc2 w_fc2``, Eq. (4.6); ``dw_fc2, db_fc2``, Eq. (4.5);
-    * ReLU: ``delta_fc1 = delta_relu * 1[z_fc1 > 0]``, Eq. (4.7);
-    * fc1: ``delta_flat = delta_fc1 w_fc1``, Eq. (4.9); ``dw_fc1, db_fc1``, Eq. (4.8);
-    * reshape back: ``delta_pool``, Eq. (4.10);
-    * max-pool: route to the argmax, ``delta_conv``, Eq. (4.11);
-    * conv, im2col form Eq. (4.15): ``dw_conv`` Eq. (4.12), ``db_conv`` Eq. (4.13),
-      ``dx`` Eq. (4.14).
+    """Loss, gradients and every local gradient: :func:`forward`, (4.1)/(4.3), :func:`backward`.
 
     Parameters
     ----------
-    params, x, arch, fast
+    params, x, arch
         As in :func:`forward`.
     labels : ndarray of int, shape [N]
         Classes ``0..D_2-1``.
     need_dx : bool, default True
-        If False, ``dL/dx`` (Eq. (4.14)) is not computed and ``intermediates["dx"]``
-        is None. Training sets it: no parameter lies upstream of the image, so
-        the gradients do not depend on it.
+        As in :func:`backward`: if False, ``intermediates["dx"]`` is None.
 
     Returns
     -------
@@ -250,33 +301,15 @@ def loss_and_grads(
         Forward values :data:`Z_NAMES` and local gradients :data:`DELTA_NAMES`
         (``delta_* = dL/dz_*``; ``dx = dL/dx`` [N, C_in, H_in, W_in], or None).
     """
-    validate.network_inputs(params, x, arch, labels)
-    y, c = _forward(params, x, arch, fast)
-    L = layers  # the bare bodies below: the input was checked once, above
-    loss = L.cross_entropy.unchecked(y, labels)                                # (4.1)
-    delta_fc2 = L.softmax_cross_entropy_backward.unchecked(y, labels)          # (4.3)
-    # (4.6), (4.5)
-    delta_relu, dw_fc2, db_fc2 = L.fc_backward.unchecked(delta_fc2, c["fc2"])
-    delta_fc1 = L.relu_backward.unchecked(delta_relu, c["relu"])               # (4.7)
-    # (4.9), (4.8)
-    delta_flat, dw_fc1, db_fc1 = L.fc_backward.unchecked(delta_fc1, c["fc1"])
-    delta_pool = L.flatten_backward.unchecked(delta_flat, c["flat"])           # (4.10)
-    if fast and arch.S_p == arch.K_p:
-        delta_conv = maxpool_backward_fast(delta_pool, c["pool"].argmax,       # (4.11)
-                                           c["pool"].z_shape, arch.K_p)
-    else:
-        delta_conv = L.maxpool_backward.unchecked(delta_pool, c["pool"])       # (4.11)
-    # (4.12)-(4.15)
-    dx, dw_conv, db_conv = L.conv_backward.unchecked(delta_conv, c["conv"], need_dx)
-    grads = dict(dw_conv=dw_conv, db_conv=db_conv, dw_fc1=dw_fc1, db_fc1=db_fc1,
-                 dw_fc2=dw_fc2, db_fc2=db_fc2)
-    intermediates = {name: c[name] for name in Z_NAMES[:-1]}
-    intermediates.update(y=y, delta_fc2=delta_fc2, delta_relu=delta_relu, delta_fc1=delta_fc1,
-                         delta_flat=delta_flat, delta_pool=delta_pool, delta_conv=delta_conv,
-                         dx=dx)
-    return loss, grads, intermediates
+    y, caches = forward.unchecked(params, x, arch)
+    loss = _cross_entropy(y, labels)                                          # (4.1)
+    delta_fc2 = _softmax_cross_entropy_backward(y, labels)                    # (4.3)
+    grads, deltas = backward.unchecked(delta_fc2, caches, need_dx)
+    intermediates = {name: caches[name] for name in Z_NAMES[:-1]}
+    return loss, grads, dict(intermediates, y=y, **deltas)
 
 
+@checked(_check_loss)
 def loss_and_grads_loops(
     params: Mapping[str, np.ndarray],
     x: np.ndarray,
@@ -299,9 +332,8 @@ def loss_and_grads_loops(
     loss, grads, intermediates
         Same keys, shapes and dtypes as :func:`loss_and_grads`.
     """
-    validate.network_inputs(params, x, arch, labels)
     p, a = params, arch
-    # The loops' bare bodies (``.unchecked``): the input was checked once, above.
+    # The loops' bare bodies (``.unchecked``): the input was checked once, at the door.
     z_conv = loops.conv_forward_loops.unchecked(x, p["w_conv"], p["b_conv"], a.S, a.P)
     z_pool = loops.maxpool_forward_loops.unchecked(z_conv, a.K_p, a.S_p)
     z_flat = loops.flatten_loops.unchecked(z_pool)

@@ -27,6 +27,7 @@ import numpy as np
 import scipy.signal
 
 from mnist_cnn import validate
+from mnist_cnn.architecture import output_size
 from mnist_cnn.validate import checked
 
 __all__ = ["conv_dx_closed_form", "dilate"]
@@ -122,7 +123,8 @@ def conv_dx_closed_form(
     N, C_in, H_in, W_in = x_shape
     C_out, _, K, _ = w.shape
     S, P = stride, padding
-    H_c, W_c = (H_in + 2 * P - K) // S + 1, (W_in + 2 * P - K) // S + 1
+    H_c = output_size.unchecked(H_in, K, S, P)  # Eq. (1.4)
+    W_c = output_size.unchecked(W_in, K, S, P)
     if delta.shape != (N, C_out, H_c, W_c) or w.shape[1] != C_in:
         raise ValueError(f"delta must have shape {(N, C_out, H_c, W_c)} and w {C_in} input "
                          f"channels; got delta {delta.shape}, w {w.shape}")

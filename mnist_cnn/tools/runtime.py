@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from threadpoolctl import threadpool_info, threadpool_limits
 
 __all__ = ["blas_threads", "environment", "machine_summary", "peak_rss_mib", "set_blas_threads"]
 
@@ -26,8 +27,6 @@ def _numpy_blas() -> dict | None:
     that lives inside numpy's own folder (``numpy.libs``, ``numpy/.dylibs``) or, for a
     numpy linked against a system BLAS, the first one loaded.
     """
-    from threadpoolctl import threadpool_info
-
     blas = [info for info in threadpool_info() if info["user_api"] == "blas"]
     numpy_dir = Path(np.__file__).resolve().parent
     bundled = {numpy_dir.parent / "numpy.libs", numpy_dir / ".dylibs"}
@@ -65,8 +64,6 @@ def set_blas_threads(threads: int) -> int:
     RuntimeError
         If no BLAS library is loaded that threadpoolctl can control.
     """
-    from threadpoolctl import threadpool_limits
-
     threads = int(threads)
     if threads < 1:
         raise ValueError(f"threads must be >= 1; got {threads}")

@@ -2,8 +2,7 @@
 
 What this is: the loop around the functions the earlier chapters derived and
 checked. Each step is :func:`mnist_cnn.reference.network.loss_and_grads` (im2col
-forward, Eq. (3.3); delta-rule backward, Eqs. (4.3)-(4.15); the pooling in its
-equal hot-path form, :mod:`mnist_cnn.fast.pool`) followed by the momentum update
+forward, Eq. (3.3); delta-rule backward, Eqs. (4.3)-(4.15)) followed by the momentum update
 of :class:`mnist_cnn.reference.optim.SGDMomentum`, Eq. (5.1), with the learning
 rate of Eq. (5.2) and random shifts of the training images, Eq. (5.3). Around
 it: seeded shuffling and evaluation (Eq. (5.4), :mod:`.metrics`). :func:`train`
@@ -40,10 +39,12 @@ from typing import Any
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
+from tqdm import tqdm
 
 from mnist_cnn import validate
 from mnist_cnn.architecture import SEED
 from mnist_cnn.data import load_mnist
+from mnist_cnn.fast.optim import BlockedSGDMomentum
 from mnist_cnn.fast.step import Workspace, fast_train_step
 from mnist_cnn.reference import network as net
 from mnist_cnn.reference.optim import SGDMomentum, check_hyperparameters, learning_rate
@@ -267,9 +268,8 @@ def train_step(
     """One SGD step: loss and gradients by the delta rule, then Eq. (5.1) in place.
 
     ``dL/dx`` of the first layer is skipped (``need_dx=False``): no parameter
-    depends on it. The input is checked once, at the door of ``loss_and_grads``;
-    the pooling is the equal hot-path form (``fast=True``). With a
-    ``workspace``, the step runs on the hot path instead
+    depends on it. The input is checked once, at the door of ``loss_and_grads``.
+    With a ``workspace``, the step runs on the hot path instead
     (:func:`mnist_cnn.fast.step.fast_train_step`: the same sums on all cores,
     tested equal to rounding); then ``optimizer`` must be a
     :class:`mnist_cnn.fast.optim.BlockedSGDMomentum`.
@@ -295,8 +295,7 @@ def train_step(
         Images of the batch classified correctly, before the update.
     """
     if workspace is None:
-        loss, grads, inter = net.loss_and_grads(params, x, labels, SEED, need_dx=False,
-                                                fast=True)
+        loss, grads, inter = net.loss_and_grads(params, x, labels, SEED, need_dx=False)
         y = inter["y"]
         optimizer.step(grads, lr)
     else:
@@ -392,160 +391,243 @@ def train(
     TrainingInterrupted
         When ``stop()`` returned True; it carries the checkpointed state.
     """
-    from tqdm import tqdm  # imported here: only the loop needs it
-
     start_wall = time.perf_counter()
-    emit = log or (tqdm.write if progress else print)
     rng_init, rng_order, rng_shift = seed_streams(config.seed)
+    (images, labels), val, test = _load_splits(config)
+    params, optimizer, state = _start(config, resume, rng_init, rng_order, rng_shift)
+    plan = _plan(config, len(labels))
+    if resume is not None:  # the checkpoint must fit this run's plan (steps, epochs, images)
+        check_resume(state, plan.images, plan.steps_per_epoch, plan.total_steps)
+    run = _Run(config, plan, images, labels, val, params, optimizer,
+               state, Workspace(config.batch_size, np.float32), rng_order, rng_shift,
+               log or (tqdm.write if progress else print), progress, curve_every,
+               curve_images, checkpoint, stop)
+    run.announce(resumed=resume is not None)
+    for epoch in range(state.epoch + 1, run.plan.epochs + 1):
+        run.epoch(epoch)
+        if stop is not None and epoch < run.plan.epochs and stop():
+            raise TrainingInterrupted(state)
+    scores = evaluate(params, *test, config.eval_batch_size, run.workspace)
+    return TrainResult(params, run.metrics(scores, time.perf_counter() - start_wall))
 
+
+# --------------------------------------------------------------------------- train's parts
+
+
+def _load_splits(config: TrainConfig):
+    """``(images, labels)`` of the training split, of ``val`` (or None) and of ``test``."""
     images, labels = _subset(*load_mnist(config.split, np.float32), config.limit)
     val = _subset(*load_mnist("val", np.float32), config.limit) if config.split == "train" else None
-    test_images, test_labels = _subset(*load_mnist("test", np.float32), config.limit)
+    test = _subset(*load_mnist("test", np.float32), config.limit)
     if len(labels) == 0:
         raise ValueError(f"the {config.split} split is empty; nothing to train on")
+    return (images, labels), val, test
 
-    from mnist_cnn.fast.optim import BlockedSGDMomentum  # here: mnist_cnn.fast.optim imports .optim
 
-    # The hot path (mnist_cnn.fast): the step on threads of its own, equal to the readable
-    # loss_and_grads and SGDMomentum to rounding.
+def _start(config: TrainConfig, resume: RunState | None, rng_init, rng_order, rng_shift):
+    """Fresh He weights and zero velocity, or the checkpointed run continued.
+
+    Returns ``(params, optimizer, state)``; the optimiser is the hot path's
+    :class:`mnist_cnn.fast.optim.BlockedSGDMomentum` (equal to the readable
+    ``SGDMomentum`` bit for bit). On a resume the two generators are set to their
+    checkpointed states.
+    """
     if resume is None:
         params = net.init_params(rng_init, np.float32)
         optimizer = BlockedSGDMomentum(params, config.momentum, config.weight_decay)
         state = RunState(params=params, velocity=optimizer.velocity, optimizer_steps=0,
                          rng_order={}, rng_shift={}, config=dataclasses.asdict(config))
-    else:
-        if resume.config != dataclasses.asdict(config):
-            differ = sorted(k for k, v in dataclasses.asdict(config).items()
-                            if resume.config.get(k) != v)
-            raise ValueError(
-                "--resume needs the options of the checkpointed run; these differ: "
-                + ", ".join(f"{k} (checkpoint {resume.config.get(k)!r}, now "
-                            f"{getattr(config, k)!r})" for k in differ))
-        state = resume
-        params = {name: np.array(a) for name, a in resume.params.items()}  # writable copies
-        optimizer = BlockedSGDMomentum(params, config.momentum, config.weight_decay)
-        optimizer.import_state(resume.velocity, resume.optimizer_steps)
-        state.params, state.velocity = params, optimizer.velocity
-        rng_order.bit_generator.state = resume.rng_order
-        rng_shift.bit_generator.state = resume.rng_shift
-    workspace = Workspace(config.batch_size, np.float32)
-    n = len(labels)
+        return params, optimizer, state
+    if resume.config != dataclasses.asdict(config):
+        differ = sorted(k for k, v in dataclasses.asdict(config).items()
+                        if resume.config.get(k) != v)
+        raise ValueError(
+            "--resume needs the options of the checkpointed run; these differ: "
+            + ", ".join(f"{k} (checkpoint {resume.config.get(k)!r}, now "
+                        f"{getattr(config, k)!r})" for k in differ))
+    params = {name: np.array(a) for name, a in resume.params.items()}  # writable copies
+    optimizer = BlockedSGDMomentum(params, config.momentum, config.weight_decay)
+    optimizer.import_state(resume.velocity, resume.optimizer_steps)
+    resume.params, resume.velocity = params, optimizer.velocity
+    rng_order.bit_generator.state = resume.rng_order
+    rng_shift.bit_generator.state = resume.rng_shift
+    return params, optimizer, resume
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """The run's length: ``T`` and ``T_w`` of Eq. (5.2), and the epochs they span."""
+
+    images: int
+    steps_per_epoch: int
+    total_steps: int
+    warmup_steps: int
+    epochs: int
+
+
+def _plan(config: TrainConfig, n: int) -> _Plan:
     steps_per_epoch = math.ceil(n / config.batch_size)
     total_steps = config.epochs * steps_per_epoch
     if config.max_steps is not None:
         total_steps = min(total_steps, config.max_steps)
     warmup_steps = min(round(config.warmup_epochs * steps_per_epoch), total_steps - 1)
-    if resume is not None:
-        check_resume(state, n, steps_per_epoch, total_steps)
-    epochs_run = math.ceil(total_steps / steps_per_epoch)
+    return _Plan(n, steps_per_epoch, total_steps, warmup_steps,
+                 math.ceil(total_steps / steps_per_epoch))
 
-    def save_state() -> None:
-        state.optimizer_steps = optimizer.steps
-        state.rng_order = rng_order.bit_generator.state
-        state.rng_shift = rng_shift.bit_generator.state
-        if checkpoint is not None:
-            checkpoint(state)
 
-    # Short lines rather than one long one: they must not wrap in a notebook (<= 90).
-    emit(f"training on {config.split}: {n:,} images, {epochs_run} epoch(s) of up to "
-         f"{steps_per_epoch} steps of {config.batch_size} ({total_steps} steps)")
-    emit(f"lr {config.lr} (warm-up {warmup_steps} steps, then cosine), momentum "
-         f"{config.momentum}, weight decay {config.weight_decay},")
-    emit(f"shifts up to {config.shift} px, seed {config.seed}"
-         + (f"; resumed at step {state.step}" if resume is not None else ""))
-    # The running sums live in the state, so a checkpoint between two steps holds them.
-    sums = state.sums
-    for key in ("loss", "correct", "seen", "curve_loss", "curve_correct", "curve_seen",
-                "images_seen", "train_seconds", "lr"):
-        sums.setdefault(key, 0.0)
-    for epoch in range(state.epoch + 1, epochs_run + 1):
+@dataclass
+class _Run:
+    """A run under way: what its steps, curve points and epoch ends read and update.
+
+    The running sums live in ``state.sums``, so a checkpoint between two steps holds them.
+    """
+
+    config: TrainConfig
+    plan: _Plan
+    images: np.ndarray
+    labels: np.ndarray
+    val: tuple[np.ndarray, np.ndarray] | None
+    params: dict[str, np.ndarray]
+    optimizer: BlockedSGDMomentum
+    state: RunState
+    workspace: Workspace
+    rng_order: np.random.Generator
+    rng_shift: np.random.Generator
+    emit: Callable[[str], None]
+    progress: bool
+    curve_every: int
+    curve_images: int | None
+    checkpoint: Callable[[RunState], None] | None
+    stop: Callable[[], bool] | None
+
+    def announce(self, resumed: bool) -> None:
+        """Three short lines (they must not wrap in a notebook, <= 90); the sums set up."""
+        config, plan = self.config, self.plan
+        self.emit(f"training on {config.split}: {plan.images:,} images, {plan.epochs} epoch(s) "
+                  f"of up to {plan.steps_per_epoch} steps of {config.batch_size} "
+                  f"({plan.total_steps} steps)")
+        self.emit(f"lr {config.lr} (warm-up {plan.warmup_steps} steps, then cosine), momentum "
+                  f"{config.momentum}, weight decay {config.weight_decay},")
+        self.emit(f"shifts up to {config.shift} px, seed {config.seed}"
+                  + (f"; resumed at step {self.state.step}" if resumed else ""))
+        for key in ("loss", "correct", "seen", "curve_loss", "curve_correct", "curve_seen",
+                    "images_seen", "train_seconds", "lr"):
+            self.state.sums.setdefault(key, 0.0)
+
+    def save_state(self) -> None:
+        """Copy the optimiser's and generators' positions into the state; checkpoint it."""
+        state = self.state
+        state.optimizer_steps = self.optimizer.steps
+        state.rng_order = self.rng_order.bit_generator.state
+        state.rng_shift = self.rng_shift.bit_generator.state
+        if self.checkpoint is not None:
+            self.checkpoint(state)
+
+    def epoch(self, epoch: int) -> None:
+        """One epoch (or the rest of it, on a resume): its steps under a progress bar, its end."""
+        state, sums = self.state, self.state.sums
         epoch_start = time.perf_counter()
         if state.batch == 0:
-            state.order = rng_order.permutation(n)
+            state.order = self.rng_order.permutation(self.plan.images)
             sums.update(loss=0.0, correct=0.0, seen=0.0)
-        order = state.order
-        steps = min(steps_per_epoch, total_steps - (state.step - state.batch))
-        bar = tqdm(total=steps, initial=state.batch, desc=f"epoch {epoch}/{epochs_run}",
-                   unit="step", disable=not progress, leave=True, mininterval=0.5,
+        steps = min(self.plan.steps_per_epoch,
+                    self.plan.total_steps - (state.step - state.batch))
+        bar = tqdm(total=steps, initial=state.batch, desc=f"epoch {epoch}/{self.plan.epochs}",
+                   unit="step", disable=not self.progress, leave=True, mininterval=0.5,
                    file=sys.stderr)
         for b in range(state.batch, steps):
-            idx = order[b * config.batch_size : (b + 1) * config.batch_size]
-            x, t = images[idx], labels[idx]
-            if config.shift:  # the config was checked once: the bare bodies trust it
-                x = shift_images.unchecked(
-                    x, random_shifts.unchecked(rng_shift, len(idx), config.shift))
-            lr = learning_rate.unchecked(state.step, total_steps, config.lr, warmup_steps)
-            loss, hits = train_step(params, optimizer, x, t, lr, workspace)
-            if not math.isfinite(loss):
-                bar.close()
-                raise FloatingPointError(
-                    f"the loss became {loss} at step {state.step + 1} (epoch {epoch}); "
-                    f"try a smaller --lr than {config.lr}"
-                )
-            sums["loss"] += loss * len(idx)
-            sums["correct"] += hits
-            sums["seen"] += len(idx)
-            sums["curve_loss"] += loss * len(idx)
-            sums["curve_correct"] += hits
-            sums["curve_seen"] += len(idx)
-            sums["images_seen"] += len(idx)
-            sums["lr"] = lr
-            state.step += 1
-            state.batch = b + 1
-            bar.update(1)
-            if b % 20 == 0 or b == steps - 1:
-                bar.set_postfix(loss=f"{sums['loss'] / sums['seen']:.4f}",
-                                acc=f"{100 * sums['correct'] / sums['seen']:.2f}%",
-                                lr=f"{lr:.2g}", refresh=False)
-            if curve_every and state.step % curve_every == 0:
-                point = {"step": state.step, "epoch": state.step / steps_per_epoch,
-                         "train_loss": sums["curve_loss"] / sums["curve_seen"],
-                         "train_acc": sums["curve_correct"] / sums["curve_seen"]}
-                sums.update(curve_loss=0.0, curve_correct=0.0, curve_seen=0.0)
-                if val is not None:
-                    ev = evaluate(params, val[0][:curve_images], val[1][:curve_images],
-                                  config.eval_batch_size, workspace)
-                    point.update(val_loss=ev["loss"], val_acc=ev["accuracy"])
-                state.curve.append(point)
-            if stop is not None and b < steps - 1 and stop():
+            self.step(b, epoch, steps, bar)
+            if self.stop is not None and b < steps - 1 and self.stop():
                 bar.close()
                 sums["train_seconds"] += time.perf_counter() - epoch_start
-                save_state()
+                self.save_state()
                 raise TrainingInterrupted(state)
         bar.close()
         sums["train_seconds"] += time.perf_counter() - epoch_start
+        self.end_epoch(epoch, steps, epoch_start)
+
+    def step(self, b: int, epoch: int, steps: int, bar) -> None:
+        """Batch ``b``: shifted (5.3), one :func:`train_step` at the rate of (5.2), the sums."""
+        config, state, sums = self.config, self.state, self.state.sums
+        idx = state.order[b * config.batch_size : (b + 1) * config.batch_size]
+        x, t = self.images[idx], self.labels[idx]
+        if config.shift:  # the config was checked once: the bare bodies trust it
+            x = shift_images.unchecked(
+                x, random_shifts.unchecked(self.rng_shift, len(idx), config.shift))
+        lr = learning_rate.unchecked(state.step, self.plan.total_steps, config.lr,
+                                     self.plan.warmup_steps)
+        loss, hits = train_step(self.params, self.optimizer, x, t, lr, self.workspace)
+        if not math.isfinite(loss):
+            bar.close()
+            raise FloatingPointError(
+                f"the loss became {loss} at step {state.step + 1} (epoch {epoch}); "
+                f"try a smaller --lr than {config.lr}"
+            )
+        sums["loss"] += loss * len(idx)
+        sums["correct"] += hits
+        sums["seen"] += len(idx)
+        sums["curve_loss"] += loss * len(idx)
+        sums["curve_correct"] += hits
+        sums["curve_seen"] += len(idx)
+        sums["images_seen"] += len(idx)
+        sums["lr"] = lr
+        state.step += 1
+        state.batch = b + 1
+        bar.update(1)
+        if b % 20 == 0 or b == steps - 1:
+            bar.set_postfix(loss=f"{sums['loss'] / sums['seen']:.4f}",
+                            acc=f"{100 * sums['correct'] / sums['seen']:.2f}%",
+                            lr=f"{lr:.2g}", refresh=False)
+        if self.curve_every and state.step % self.curve_every == 0:
+            self.curve_point()
+
+    def curve_point(self) -> None:
+        """The mean train loss and accuracy since the last point, and the val scores."""
+        state, sums = self.state, self.state.sums
+        point = {"step": state.step, "epoch": state.step / self.plan.steps_per_epoch,
+                 "train_loss": sums["curve_loss"] / sums["curve_seen"],
+                 "train_acc": sums["curve_correct"] / sums["curve_seen"]}
+        sums.update(curve_loss=0.0, curve_correct=0.0, curve_seen=0.0)
+        if self.val is not None:
+            images, labels = (a[: self.curve_images] for a in self.val)
+            ev = evaluate(self.params, images, labels, self.config.eval_batch_size,
+                          self.workspace)
+            point.update(val_loss=ev["loss"], val_acc=ev["accuracy"])
+        state.curve.append(point)
+
+    def end_epoch(self, epoch: int, steps: int, epoch_start: float) -> None:
+        """The epoch's record (with the val scores), the state at the boundary, its checkpoint."""
+        state, sums = self.state, self.state.sums
         record: dict[str, Any] = {"epoch": epoch, "steps": steps, "lr_last": sums["lr"],
                                   "train_loss": sums["loss"] / sums["seen"],
                                   "train_acc": sums["correct"] / sums["seen"]}
-        line = (f"epoch {epoch}/{epochs_run}: train loss {record['train_loss']:.4f} "
+        line = (f"epoch {epoch}/{self.plan.epochs}: train loss {record['train_loss']:.4f} "
                 f"acc {100 * record['train_acc']:.2f}%")
-        if val is not None:
-            ev = evaluate(params, *val, config.eval_batch_size, workspace)
+        if self.val is not None:
+            ev = evaluate(self.params, *self.val, self.config.eval_batch_size, self.workspace)
             record.update(val_loss=ev["loss"], val_acc=ev["accuracy"])
             line += f", val loss {ev['loss']:.4f} acc {100 * ev['accuracy']:.2f}%"
         record["seconds"] = time.perf_counter() - epoch_start
         state.epochs.append(record)
         state.epoch, state.batch = epoch, 0
         state.order = np.zeros(0, dtype=np.int64)
-        save_state()
-        emit(line + f" ({record['seconds']:.1f} s)")
-        if stop is not None and epoch < epochs_run and stop():
-            raise TrainingInterrupted(state)
+        self.save_state()
+        self.emit(line + f" ({record['seconds']:.1f} s)")
 
-    test = evaluate(params, test_images, test_labels, config.eval_batch_size, workspace)
-    wall = time.perf_counter() - start_wall
-    metrics: dict[str, Any] = {
-        "config": dataclasses.asdict(config),
-        "seed": config.seed,
-        "steps": state.step,
-        "images_per_epoch": n,
-        "epochs": state.epochs,
-        "curve": state.curve,
-        "test": test,
-        "wall_time_s": wall,
-        "train_time_s": sums["train_seconds"],
-        "images_per_s": sums["images_seen"] / max(sums["train_seconds"], 1e-9),
-        "peak_rss_mib": peak_rss_mib(),
-        "environment": environment(),
-    }
-    return TrainResult(params, metrics)
+    def metrics(self, test: dict[str, Any], wall: float) -> dict[str, Any]:
+        """The JSON-ready metrics of :class:`TrainResult`."""
+        state, sums = self.state, self.state.sums
+        return {
+            "config": dataclasses.asdict(self.config),
+            "seed": self.config.seed,
+            "steps": state.step,
+            "images_per_epoch": self.plan.images,
+            "epochs": state.epochs,
+            "curve": state.curve,
+            "test": test,
+            "wall_time_s": wall,
+            "train_time_s": sums["train_seconds"],
+            "images_per_s": sums["images_seen"] / max(sums["train_seconds"], 1e-9),
+            "peak_rss_mib": peak_rss_mib(),
+            "environment": environment(),
+        }

@@ -59,7 +59,7 @@ def predict(params: Mapping[str, np.ndarray], images: np.ndarray,
     out = np.empty((images.shape[0], arch.D_2), dtype=images.dtype)
     for start in range(0, images.shape[0], batch_size):
         batch = images[start : start + batch_size]
-        out[start : start + batch_size] = net.forward(params, batch, arch, fast=True)[0]
+        out[start : start + batch_size] = net.forward(params, batch, arch)[0]
     return out
 
 

@@ -31,6 +31,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from mnist_cnn.architecture import output_size
+from mnist_cnn.reference.im2col import im2col
 from mnist_cnn.validate import require_float_array, require_positive_int
 
 __all__ = [
@@ -372,10 +374,8 @@ def pool_tie_report(
     -------
     PoolTieReport
     """
-    from mnist_cnn.reference.im2col import im2col  # the receptive field of every conv output
-
     N, C_out, H_c, W_c = z_conv.shape
-    H_p, W_p = (H_c - pool) // pool + 1, (W_c - pool) // pool + 1
+    H_p, W_p = (output_size.unchecked(s, pool, pool) for s in (H_c, W_c))  # Eq. (0.1)
     lo, hi = float(x.min()), float(x.max())
     if padding:  # x̃ also holds the padding zeros
         lo, hi = min(lo, 0.0), max(hi, 0.0)

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from mnist_cnn.architecture import SEED, Architecture
+from mnist_cnn.tools.runtime import _numpy_blas
 
 __all__ = [
     "OVERRIDE_VARIABLES",
@@ -169,8 +170,6 @@ class BlasDescription:
 
 def blas_description() -> BlasDescription:
     """Describe numpy's BLAS in this process (call it in the process being measured)."""
-    from mnist_cnn.tools.runtime import _numpy_blas
-
     info = _numpy_blas() or {}
     override = ", ".join(f"{k}={os.environ[k]}" for k in OVERRIDE_VARIABLES if k in os.environ)
     return BlasDescription(

@@ -42,7 +42,6 @@ from mnist_cnn.book.bench.limits import (
 from mnist_cnn.book.bench.timing import time_call
 from mnist_cnn.book.bench.worker import seed_batch as _seed_batch
 from mnist_cnn.book.bench.worker import torch_errors, torch_network
-from mnist_cnn.fast.pool import maxpool_backward_fast, maxpool_forward_fast
 from mnist_cnn.reference import layers
 from mnist_cnn.reference import network as net
 from mnist_cnn.reference.optim import SGDMomentum
@@ -118,14 +117,8 @@ def layer_timings(batch: int = 64, repeat: int = 5, number: int = 10,
         One whole :func:`mnist_cnn.train.loop.train_step` (forward, backward, update).
     """
     x, labels, params = _seed_batch(batch, seed)
-    y, c = net.forward(params, x, fast=True)
-    delta_fc2 = layers.softmax_cross_entropy_backward(y, labels)
-    delta_relu = layers.fc_backward(delta_fc2, c["fc2"])[0]
-    delta_fc1 = layers.relu_backward(delta_relu, c["relu"])
-    delta_flat = layers.fc_backward(delta_fc1, c["fc1"])[0]
-    delta_pool = layers.flatten_backward(delta_flat, c["flat"])
-    pool = c["pool"]
-    delta_conv = maxpool_backward_fast(delta_pool, pool.argmax, pool.z_shape, pool.pool)
+    y, c = net.forward(params, x)  # the caches and, below, the deltas of one real step
+    _, d = net.backward(layers.softmax_cross_entropy_backward(y, labels), c, need_dx=False)
 
     def ms(fn: Callable[[], object]) -> float:
         return 1e3 * time_call(fn, repeat=repeat, number=number)
@@ -141,22 +134,21 @@ def layer_timings(batch: int = 64, repeat: int = 5, number: int = 10,
     rows = [
         LayerTiming("conv 20@5x5, im2col (3.3)",
                     ms(lambda: layers.conv_forward(x, p["w_conv"], p["b_conv"])),
-                    ms(lambda: layers.conv_backward(delta_conv, c["conv"], need_dx=False)),
+                    ms(lambda: layers.conv_backward(d["delta_conv"], c["conv"], need_dx=False)),
                     update_ms("w_conv", "b_conv")),
-        LayerTiming("max-pool 2x2 (2.5), fast form", ms(lambda: maxpool_forward_fast(c["z_conv"])),
-                    ms(lambda: maxpool_backward_fast(delta_pool, pool.argmax, pool.z_shape)),
-                    0.0),
+        LayerTiming("max-pool 2x2 (2.5)", ms(lambda: layers.maxpool_forward(c["z_conv"])),
+                    ms(lambda: layers.maxpool_backward(d["delta_pool"], c["pool"])), 0.0),
         LayerTiming("flatten (1.6)", ms(lambda: layers.flatten_forward(c["z_pool"])),
-                    ms(lambda: layers.flatten_backward(delta_flat, c["flat"])), 0.0),
+                    ms(lambda: layers.flatten_backward(d["delta_flat"], c["flat"])), 0.0),
         LayerTiming("fc1 2880 -> 500 (2.7)",
                     ms(lambda: layers.fc_forward(c["z_flat"], p["w_fc1"], p["b_fc1"])),
-                    ms(lambda: layers.fc_backward(delta_fc1, c["fc1"])),
+                    ms(lambda: layers.fc_backward(d["delta_fc1"], c["fc1"])),
                     update_ms("w_fc1", "b_fc1")),
         LayerTiming("ReLU (2.8)", ms(lambda: layers.relu_forward(c["z_fc1"])),
-                    ms(lambda: layers.relu_backward(delta_relu, c["relu"])), 0.0),
+                    ms(lambda: layers.relu_backward(d["delta_relu"], c["relu"])), 0.0),
         LayerTiming("fc2 500 -> 10 (2.7)",
                     ms(lambda: layers.fc_forward(c["z_relu"], p["w_fc2"], p["b_fc2"])),
-                    ms(lambda: layers.fc_backward(delta_fc2, c["fc2"])),
+                    ms(lambda: layers.fc_backward(d["delta_fc2"], c["fc2"])),
                     update_ms("w_fc2", "b_fc2")),
         LayerTiming("softmax + cross-entropy (1.12, 4.1)",
                     ms(lambda: layers.cross_entropy(layers.softmax(c["z_fc2"]), labels)),

@@ -37,7 +37,14 @@ import numpy as np
 
 from mnist_cnn.architecture import SEED
 from mnist_cnn.book.bench.limits import blas_description, copy_bandwidth, gemm_rate
+from mnist_cnn.data import load_mnist
+from mnist_cnn.fast.infer import predict_fast
+from mnist_cnn.fast.optim import BlockedSGDMomentum
+from mnist_cnn.fast.step import Workspace
 from mnist_cnn.reference import network as net
+from mnist_cnn.tools.runtime import set_blas_threads
+from mnist_cnn.train.loop import random_shifts, shift_images, train_step
+from mnist_cnn.verify.gradcheck import relative_error
 
 LR, MOMENTUM, WEIGHT_DECAY = 0.01, 0.9, 5e-4
 
@@ -66,7 +73,7 @@ def torch_network(params: dict[str, np.ndarray]):
     ImportError
         If PyTorch is not installed (``pip install -e '.[bench]'``).
     """
-    import torch
+    import torch  # optional (pip install -e '.[bench]'): only the PyTorch side needs it
     from torch import nn
 
     a = SEED
@@ -103,16 +110,14 @@ def torch_errors(batch: int, seed: int) -> tuple[float, float]:
     loss_error, grad_error : float
         Relative error of the loss, and the largest over the six gradients.
     """
-    import torch
+    import torch  # optional (pip install -e '.[bench]'): only the PyTorch side needs it
     import torch.nn.functional as F
-
-    from mnist_cnn.verify.gradcheck import relative_error
 
     x, labels, params = seed_batch(batch, seed)
     model = torch_network(params)
     loss_t = F.cross_entropy(model(torch.from_numpy(x)), torch.from_numpy(labels))
     loss_t.backward()
-    loss_n, grads, _ = net.loss_and_grads(params, x, labels, need_dx=False, fast=True)
+    loss_n, grads, _ = net.loss_and_grads(params, x, labels, need_dx=False)
     loss_error = abs(loss_t.item() - float(loss_n)) / abs(float(loss_n))
     torch_grads = {"dw_conv": model[0].weight.grad, "db_conv": model[0].bias.grad,
                    "dw_fc1": model[3].weight.grad, "db_fc1": model[3].bias.grad,
@@ -132,8 +137,6 @@ def seed_batch(batch: int, seed: int):
 
 def _epoch_batches(images: np.ndarray, labels: np.ndarray, batch: int, seed: int):
     """The training loop's data path: a seeded permutation, batches, random shifts of 2 px."""
-    from mnist_cnn.train.loop import random_shifts, shift_images
-
     rng = np.random.default_rng(seed)
     order = rng.permutation(len(labels))
     for start in range(0, len(order), batch):
@@ -143,11 +146,6 @@ def _epoch_batches(images: np.ndarray, labels: np.ndarray, batch: int, seed: int
 
 
 def _numpy_calls(args) -> tuple[dict[str, Callable[[], object]], dict[str, float]]:
-    from mnist_cnn.fast.infer import predict_fast
-    from mnist_cnn.fast.optim import BlockedSGDMomentum
-    from mnist_cnn.fast.step import Workspace
-    from mnist_cnn.train.loop import train_step
-
     # What mnist_cnn.train.loop.train runs: the hot path of mnist_cnn.fast on --threads threads.
     x, labels, params = seed_batch(args.batch, args.seed)
     opt = BlockedSGDMomentum(params, MOMENTUM, WEIGHT_DECAY)
@@ -161,8 +159,6 @@ def _numpy_calls(args) -> tuple[dict[str, Callable[[], object]], dict[str, float
         "info": lambda: dict(blas_description().__dict__, version=np.__version__),
     }
     if args.epoch_images:
-        from mnist_cnn.data import load_mnist
-
         images, targets = load_mnist("train", np.float32)
         images, targets = images[: args.epoch_images], targets[: args.epoch_images]
 
@@ -175,7 +171,7 @@ def _numpy_calls(args) -> tuple[dict[str, Callable[[], object]], dict[str, float
 
 
 def _torch_calls(args) -> tuple[dict[str, Callable[[], object]], None]:
-    import torch
+    import torch  # optional (pip install -e '.[bench]'): only the PyTorch worker needs it
     import torch.nn.functional as F
 
     torch.set_num_threads(args.threads)
@@ -206,8 +202,6 @@ def _torch_calls(args) -> tuple[dict[str, Callable[[], object]], None]:
         "check": lambda: torch_errors(args.batch, args.seed),
     }
     if args.epoch_images:
-        from mnist_cnn.data import load_mnist
-
         images, targets = load_mnist("train", np.float32)
         images, targets = images[: args.epoch_images], targets[: args.epoch_images]
 
@@ -228,8 +222,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--epoch-images", type=int, default=0)
     args = parser.parse_args(argv)
-    from mnist_cnn.tools.runtime import set_blas_threads
-
     set_blas_threads(args.threads)
     calls, phases = (_numpy_calls if args.framework == "numpy" else _torch_calls)(args)
     for name in ("train", "infer"):  # warm-up: allocations, thread pools, lazy initialisation

@@ -53,7 +53,7 @@ from mnist_cnn.book.equations.latex import (
     parse_display,
 )
 from mnist_cnn.book.nbfile import NotebookError, read_notebook
-from mnist_cnn.reference import im2col, layers, loops, optim
+from mnist_cnn.reference import im2col, layers, loops, network, optim
 from mnist_cnn.train import loop, metrics
 
 __all__ = ["PACKAGE", "TWINS", "UNTAGGED", "EXEMPT", "untagged_results", "untagged_displays",
@@ -85,6 +85,8 @@ PACKAGE: dict[str, Callable] = {
     "flatten_backward": layers.flatten_backward,         # (4.10)
     "maxpool_backward": layers.maxpool_backward,         # (4.11)
     "conv_backward": layers.conv_backward,               # (4.12)-(4.14)
+    "forward": network.forward,                          # the chain, (3.3)-(1.12)
+    "backward": network.backward,                        # the chain, (4.5)-(4.15)
     "sgd_momentum": optim.SGDMomentum,                   # (5.1)
     "learning_rate": optim.learning_rate,                # (5.2)
     "shift_images": loop.shift_images,                  # (5.3)
@@ -154,12 +156,14 @@ def _cnn_world(case: dict, seed: int = 0, dense_conv_delta: bool = False) -> Wor
         x = rng.standard_normal((N, C_in, c["H_in"], c["W_in"]))
         w = rng.standard_normal((C_out, C_in, K, K))
         b = rng.standard_normal(C_out)
-    z_conv, _ = P_["conv_forward"](x, w, b, S, P)
-    H_c, W_c = z_conv.shape[2:]
-    z_pool, pool_cache = P_["maxpool_forward"](z_conv, K_p, S_p)
-    H_p, W_p = z_pool.shape[2:]
-    z_flat, flat_cache = P_["flatten_forward"](z_pool)
-    D_0 = z_flat.shape[1]
+    arch = architecture.Architecture(C_in=C_in, H=c["H_in"], W=c["W_in"], C_out=C_out, K=K,
+                                     S=S, P=P, K_p=K_p, S_p=S_p, D_1=D_1, D_2=D_2)
+    D_0 = arch.D_0
+    # z^(flat) does not depend on the fc weights: one forward pass gives it, and the fc weights
+    # are then drawn to suit it (the order of the draws is x, w, b, w_fc1, b_fc1, w_fc2, b_fc2)
+    params = dict(w_conv=w, b_conv=b, w_fc1=np.zeros((D_1, D_0)), b_fc1=np.zeros(D_1),
+                  w_fc2=np.zeros((D_2, D_1)), b_fc2=np.zeros(D_2))
+    z_flat = P_["forward"](params, x, arch)[1]["z_flat"]
     if case.get("ties"):  # integers again: z^(fc1) exact, and z^(fc1)_{1,1} exactly 0
         w_fc1 = rng.integers(-1, 2, (D_1, D_0)).astype(np.float64)
         b_fc1 = rng.integers(-2, 3, D_1).astype(np.float64)
@@ -171,24 +175,24 @@ def _cnn_world(case: dict, seed: int = 0, dense_conv_delta: bool = False) -> Wor
         b_fc1 = rng.standard_normal(D_1) / 4
     w_fc2 = rng.standard_normal((D_2, D_1)) / (np.sqrt(D_1) if case.get("ties") else 1)
     b_fc2 = rng.standard_normal(D_2) / 4
-    z_fc1, fc1_cache = P_["fc_forward"](z_flat, w_fc1, b_fc1)
-    z_relu, relu_cache = P_["relu_forward"](z_fc1)
-    z_fc2, fc2_cache = P_["fc_forward"](z_relu, w_fc2, b_fc2)
-    y = P_["softmax"](z_fc2)
+    params.update(w_fc1=w_fc1, b_fc1=b_fc1, w_fc2=w_fc2, b_fc2=b_fc2)
+    y, caches = P_["forward"](params, x, arch)
+    z_conv, z_pool, z_flat, z_fc1, z_relu, z_fc2 = (caches[k] for k in network.Z_NAMES[:-1])
+    H_c, W_c = z_conv.shape[2:]
+    H_p, W_p = z_pool.shape[2:]
+    pool_cache = caches["pool"]
     labels = rng.integers(0, D_2, N)
     labels[:2] = 0, D_2 - 1  # the first and the last class occur: a sum from k = 2 shows
     t = P_["one_hot"](labels, D_2)
     L = P_["cross_entropy"](y, labels)
     delta_fc2 = P_["softmax_cross_entropy_backward"](y, labels)
-    delta_relu, dw_fc2, db_fc2 = P_["fc_backward"](delta_fc2, fc2_cache)
-    delta_fc1 = P_["relu_backward"](delta_relu, relu_cache)
-    delta_flat, dw_fc1, db_fc1 = P_["fc_backward"](delta_fc1, fc1_cache)
-    delta_pool = P_["flatten_backward"](delta_flat, flat_cache)
-    delta_conv = P_["maxpool_backward"](delta_pool, pool_cache)
+    grads, deltas = P_["backward"](delta_fc2, caches)
+    delta_relu, delta_fc1, delta_flat, delta_pool, delta_conv, dx = (
+        deltas[k] for k in network.DELTA_NAMES[1:])
+    dw_conv, db_conv, dw_fc1, db_fc1, dw_fc2, db_fc2 = (grads[k] for k in network.GRAD_NAMES)
     if dense_conv_delta:
         delta_conv = rng.standard_normal(delta_conv.shape)
-    _, conv_cache = P_["conv_forward"](x, w, b, S, P)
-    dx, dw_conv, db_conv = P_["conv_backward"](delta_conv, conv_cache)
+        dx, dw_conv, db_conv = P_["conv_backward"](delta_conv, caches["conv"])
 
     def squared_error(z):
         return ((P_["softmax"](z) - t) ** 2).sum() / (2 * N)
