@@ -108,10 +108,12 @@ def test_random_shifts_cover_the_range_and_zero_shift_is_a_copy():
         T.shift_images(x, np.zeros((3, 2), int))
 
 
-
-
 def test_one_training_step_checks_its_input_once():
-    """Checked at the door: at most 10 calls into mnist_cnn.validate per step (cProfile)."""
+    """Checked at the door: at most 12 calls into mnist_cnn.validate per step (cProfile).
+
+    One door, the network's: the door itself, the parameter mapping, its six arrays and ``x``
+    (one ``require_array`` each) and the labels -- 11 calls; none from inside the layers.
+    """
     import cProfile
     import pstats
 
@@ -129,4 +131,4 @@ def test_one_training_step_checks_its_input_once():
     profile.disable()
     calls = sum(nc for (filename, _, _), (_, nc, *_) in pstats.Stats(profile).stats.items()
                 if filename.endswith("mnist_cnn/validate.py"))
-    assert 1 <= calls <= 10, calls
+    assert 1 <= calls <= 12, calls
