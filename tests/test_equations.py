@@ -8,6 +8,7 @@ tested here too.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from pathlib import Path
@@ -131,7 +132,42 @@ def test_an_instance_has_a_pre_activation_at_zero_and_tied_windows():
 def test_every_display_is_checked_or_marked():
     results = equations.untagged_results(NOTEBOOKS)
     assert results and not [r for r in results if r.status == "fail"], results
-    assert sum(r.status == "ok" for r in results) >= 4
+    assert sum(r.status == "ok" for r in results) >= 8
+    # chapter 4's delta rule and its three local derivatives are checked, not marked
+    checked = " ".join(r.tag for r in results if r.status == "ok")
+    for key in ("delta rule", "4.11 local", "4.12 local", "4.14 local"):
+        assert f"as ({key})" in checked, key
+
+
+def test_the_delta_rule_is_checked_on_every_layer_and_parameter():
+    labels = [w.label.rsplit("; ", 1)[1] for w in check._delta_rule_worlds()]
+    assert {lab.split(",")[0] for lab in labels} == {"conv", "pool", "flat", "fc1", "relu", "fc2"}
+    for layer in ("conv", "fc1", "fc2"):
+        assert {f"{layer}, theta = w", f"{layer}, theta = b"} <= set(labels)
+    # the max-pool and the ReLU only away from their kinks: the integer instance has a tie
+    # and a pre-activation at 0, so at least that one is left out for both
+    assert labels.count("pool") < len(check.CNN_CASES)
+    assert labels.count("relu") < len(check.CNN_CASES)
+
+
+def test_the_local_max_pool_derivative_uses_untied_windows_and_numpy_winners():
+    worlds = [w for w in check._local_derivative_worlds() if "dz^(pool)/dz^(conv)" in w.tensors]
+    assert 2 <= len(worlds) < len(check.CNN_CASES)
+    for world in worlds:
+        assert check._smooth_pool(world)
+        best = check._pool_windows(world).argmax(axis=-1)
+        K_p = world.sizes["K_p"]
+        assert (world.tensors["i^*"].values == best // K_p + 1).all()
+
+
+def test_an_optional_target_that_no_instance_holds_fails():
+    twin = check.UNTAGGED["delta rule"]
+    display = parse_display("x", DISPLAYS["[delta rule]"])
+    assert check.check_display(display, twin).status == "ok"
+    plain = [w for w in check._delta_rule_worlds() if "theta" not in w.label]
+    lacking = dataclasses.replace(twin, worlds=lambda: plain)
+    result = check.check_display(display, lacking)
+    assert result.status == "fail" and "no instance holds" in result.message
 
 
 def test_an_unmarked_display_fails(tmp_path):

@@ -433,6 +433,136 @@ def seed_sizes() -> dict[str, int]:
     return {"H_in": seed.H, "W_in": seed.W, **{name: getattr(seed, name) for name in names}}
 
 
+# Jacobians of the package's forward layers by centred differences, for the local derivatives
+# and the delta rule of chapter 4 (displays without a number). h = 1e-6 as in _fd_jacobian.
+_KINK = 1e-4  # a max or a ReLU closer than this to its kink has no derivative to compare
+
+
+def _layer_maps(world: World) -> dict[str, Callable[[np.ndarray], np.ndarray]]:
+    """Each forward layer of the world as a function of one of its arguments (the package's)."""
+    P_, s, t = PACKAGE, world.sizes, world.tensors
+    S, P, K_p, S_p = int(s["S"]), int(s["P"]), int(s["K_p"]), int(s["S_p"])
+    x, w, b = (t[k].values for k in ("x", "w^(conv)", "b^(conv)"))
+    z_conv, z_pool, z_flat, z_relu = (t[k].values for k in
+                                      ("z^(conv)", "z^(pool)", "z^(flat)", "z^(relu)"))
+    w1, b1, w2, b2 = (t[k].values for k in ("w^(fc1)", "b^(fc1)", "w^(fc2)", "b^(fc2)"))
+    return {
+        "conv/x": lambda v: P_["conv_forward"](v, w, b, S, P)[0],
+        # the padded input as the variable: the same layer with no padding of its own
+        "conv/x~": lambda v: P_["conv_forward"](v, w, b, S, 0)[0],
+        "conv/w": lambda v: P_["conv_forward"](x, v, b, S, P)[0],
+        "conv/b": lambda v: P_["conv_forward"](x, w, v, S, P)[0],
+        "pool/z": lambda v: P_["maxpool_forward"](v, K_p, S_p)[0],
+        "flat/z": lambda v: P_["flatten_forward"](v)[0],
+        "fc1/z": lambda v: P_["fc_forward"](v, w1, b1)[0],
+        "fc1/w": lambda v: P_["fc_forward"](z_flat, v, b1)[0],
+        "fc1/b": lambda v: P_["fc_forward"](z_flat, w1, v)[0],
+        "relu/z": lambda v: P_["relu_forward"](v)[0],
+        "fc2/z": lambda v: P_["fc_forward"](v, w2, b2)[0],
+        "fc2/w": lambda v: P_["fc_forward"](z_relu, v, b2)[0],
+        "fc2/b": lambda v: P_["fc_forward"](z_relu, w2, v)[0],
+        "_at": lambda: {"conv/x": x, "conv/x~": t[r"\tilde x"].values, "conv/w": w,
+                        "conv/b": b, "pool/z": z_conv, "flat/z": z_pool, "fc1/z": z_flat,
+                        "fc1/w": w1, "fc1/b": b1, "relu/z": t["z^(fc1)"].values,
+                        "fc2/z": z_relu, "fc2/w": w2, "fc2/b": b2},
+    }
+
+
+def _pool_windows(world: World) -> np.ndarray:
+    """The pooling windows of z^(conv) by numpy: [N, C_out, H_p, W_p, K_p * K_p], row-major."""
+    from numpy.lib.stride_tricks import sliding_window_view
+
+    K_p, S_p = int(world.sizes["K_p"]), int(world.sizes["S_p"])
+    z = world.tensors["z^(conv)"].values
+    win = sliding_window_view(z, (K_p, K_p), axis=(2, 3))[:, :, ::S_p, ::S_p]
+    return win.reshape(win.shape[:4] + (K_p * K_p,))
+
+
+def _smooth_pool(world: World) -> bool:
+    """Every window's maximum is unique by more than _KINK (no tie, no kink within reach)."""
+    win = np.sort(_pool_windows(world), axis=-1)
+    return win.shape[-1] == 1 or bool(np.min(win[..., -1] - win[..., -2]) > _KINK)
+
+
+def _smooth_relu(world: World) -> bool:
+    return bool(np.min(np.abs(world.tensors["z^(fc1)"].values)) > _KINK)
+
+
+@functools.cache
+def _local_derivative_worlds() -> list[World]:
+    """The local derivatives of (4.11), (4.12) and (4.14) by centred differences.
+
+    On the instances with a dense conv delta; the max-pool's only where no window has a tie
+    (the display is about a unique maximum), with the winners (i*, j*) found by numpy's
+    argmax over the windows, not the package's.
+    """
+    worlds = []
+    for world in _cnn_worlds(dense_conv_delta=True):
+        maps, s = _layer_maps(world), world.sizes
+        at = maps["_at"]()
+        t = dict(world.tensors)
+        t["dz^(conv)/dw^(conv)"] = Tensor(_fd_jacobian(maps["conv/w"], at["conv/w"]))
+        t[r"dz^(conv)/d\tilde x"] = Tensor(_fd_jacobian(maps["conv/x~"], at["conv/x~"]))
+        if _smooth_pool(world):
+            K_p = int(s["K_p"])
+            best = np.argmax(_pool_windows(world), axis=-1)  # first maximum, row-major
+            t["i^*"], t["j^*"] = Tensor(best // K_p + 1.0), Tensor(best % K_p + 1.0)
+            t["dz^(pool)/dz^(conv)"] = Tensor(_fd_jacobian(maps["pool/z"], at["pool/z"]))
+        ranges = {"u": (1, int(s["H_in"] + 2 * s["P"])), "v": (1, int(s["W_in"] + 2 * s["P"]))}
+        worlds.append(dataclasses.replace(world, tensors=t, ranges=ranges))
+    return worlds
+
+
+# The pairs (lower layer's output, upper layer) of the delta rule, with the parameters of the
+# upper layer: (delta of the lower output, delta of the upper output, the map, the params)
+_DELTA_RULE_PAIRS = (
+    ("dL/dx", r"\delta^(conv)", "conv/x", ("w", "b"), "dL/d{}^(conv)"),
+    (r"\delta^(conv)", r"\delta^(pool)", "pool/z", (), ""),
+    (r"\delta^(pool)", r"\delta^(flat)", "flat/z", (), ""),
+    (r"\delta^(flat)", r"\delta^(fc1)", "fc1/z", ("w", "b"), "dL/d{}^(fc1)"),
+    (r"\delta^(fc1)", r"\delta^(relu)", "relu/z", (), ""),
+    (r"\delta^(relu)", r"\delta^(fc2)", "fc2/z", ("w", "b"), "dL/d{}^(fc2)"),
+)
+
+
+@functools.cache
+def _delta_rule_worlds() -> list[World]:
+    """The delta rule on every layer of the chain, flattened to alpha, beta.
+
+    One world per (instance, layer, parameter array theta of the layer; none for pool,
+    flatten, ReLU): delta^(low) and dL/dtheta are the package's backward pass, delta^(up)
+    its upstream delta, and the local derivatives dz^(up)/dz^(low), dz^(up)/dtheta are
+    centred differences of the package's forward layer. The conv uses the dense conv
+    delta; the max-pool and the ReLU only instances away from their kinks.
+    """
+    worlds = []
+    for dense, plain in zip(_cnn_worlds(True), _cnn_worlds(), strict=True):
+        for low, up, layer, params, grad in _DELTA_RULE_PAIRS:
+            world = dense if layer.startswith("conv") else plain
+            if (layer == "pool/z" and not _smooth_pool(world)) or (
+                    layer == "relu/z" and not _smooth_relu(world)):
+                continue
+            maps = _layer_maps(world)
+            at = maps["_at"]()
+            d_low = world.tensors[low].values.ravel()
+            d_up = world.tensors[up].values.ravel()
+            jac = _fd_jacobian(maps[layer], at[layer]).reshape(d_up.size, d_low.size)
+            base = {r"\delta^(low)": Tensor(d_low), r"\delta^(up)": Tensor(d_up),
+                    "dz^(up)/dz^(low)": Tensor(jac)}
+            ranges = {r"\alpha": (1, d_low.size), r"\beta": (1, d_up.size)}
+            name = layer.split("/")[0]
+            for p in params or (None,):
+                tensors = dict(base)
+                if p is not None:
+                    theta = at[f"{name}/{p}"]
+                    tensors[r"dL/d\theta"] = Tensor(world.tensors[grad.format(p)].values.ravel())
+                    tensors[r"dz^(up)/d\theta"] = Tensor(_fd_jacobian(
+                        maps[f"{name}/{p}"], theta).reshape(d_up.size, theta.size))
+                worlds.append(World(world.sizes, tensors, ranges,
+                                    f"{world.label}; {name}" + (f", theta = {p}" if p else "")))
+    return worlds
+
+
 # --------------------------------------------------------------------------- the twins
 
 
@@ -473,6 +603,9 @@ class Twin:
     recurrence : bool
         The targets are recurrences (``v_t`` from ``v_{t-1}``): they may appear on their own
         right-hand side, at another index, and are then read from the package.
+    optional : tuple of str
+        Targets that only some worlds hold (``dL/dtheta`` of the delta rule: only a layer
+        with parameters has one); each must still be checked in at least one world.
     """
 
     targets: tuple[str, ...]
@@ -486,6 +619,7 @@ class Twin:
     inputs: tuple[str, ...] = ()
     aliases: tuple[str, ...] = ()
     recurrence: bool = False
+    optional: tuple[str, ...] = ()
 
 
 _FD = 1e-7  # centred differences with h = 1e-6 in float64
@@ -583,6 +717,27 @@ UNTAGGED: dict[str, Twin] = {
                        ranges={"n": "N", "o": "C_out", "m": "H_c", "l": "W_c"}),
     "4.3 derivation": Twin(("dL/dz^(fc2)",), _cnn_worlds, inputs=("y", "t"),
                            ranges={"n": "N", "k": "D_2"}),
+    # chapter 4's delta rule, on every layer of the chain flattened to alpha, beta: the
+    # package's backward deltas and gradients against upstream delta times the Jacobian of
+    # the package's forward layer by centred differences
+    "delta rule": Twin((r"\delta^(low)", r"dL/d\theta"), _delta_rule_worlds, tol=_FD,
+                       inputs=(r"\delta^(up)", "dz^(up)/dz^(low)", r"dz^(up)/d\theta"),
+                       aliases=("dL/dz^(low)",), optional=(r"dL/d\theta",)),
+    # the local derivatives of chapter 4 as Kronecker deltas, against the Jacobians of the
+    # package's forward layers by centred differences (the max-pool where no window ties)
+    "4.11 local": Twin(("dz^(pool)/dz^(conv)",), _local_derivative_worlds, tol=_FD,
+                       ranges={"n'": "N", "o'": "C_out", "p": "H_p", "q": "W_p", "n": "N",
+                               "o": "C_out", "m": "H_c", "l": "W_c"},
+                       when=lambda w: "dz^(pool)/dz^(conv)" in w.tensors,
+                       inputs=("i^*", "j^*")),
+    "4.12 local": Twin(("dz^(conv)/dw^(conv)",), _local_derivative_worlds, tol=_FD,
+                       ranges={"n": "N", "o'": "C_out", "m": "H_c", "l": "W_c",
+                               "o": "C_out", "c": "C_in", "i": "K", "j": "K"},
+                       inputs=(r"\tilde x",)),
+    "4.14 local": Twin((r"dz^(conv)/d\tilde x",), _local_derivative_worlds, tol=_FD,
+                       ranges={"n'": "N", "o": "C_out", "m": "H_c", "l": "W_c",
+                               "n": "N", "c": "C_in"},
+                       inputs=("w^(conv)",)),
 }
 
 # Numbered displays that define no value: accounted for, with the reason.
@@ -933,10 +1088,12 @@ def check_display(display: Display, twin: Twin) -> Result:
     if not worlds:
         return Result(tag, "fail", message="no instance to check on")
     worst = 0.0
+    seen: set[str] = set()
     for world in worlds:
         tensors = {**world.tensors, **{k: world.tensors[v] for k, v in twin.rename.items()}}
         # the right-hand sides see the inputs only: never the target, never a later array
-        inputs = {k: tensors[k] for k in twin.inputs}
+        # (an optional target's inputs may be missing where the target is: dz/dtheta)
+        inputs = {k: tensors[k] for k in twin.inputs if k in tensors or not twin.optional}
         ev = Evaluator(world.sizes, inputs, lets)
         try:
             ranges = _free_ranges(display, twin, world, ev)
@@ -951,8 +1108,9 @@ def check_display(display: Display, twin: Twin) -> Result:
                     _check_shape(shape, mev, ranges)
             for clause in chains:
                 name = _target_name(clause.terms[0], twin)
-                if name not in twin.targets:
+                if name not in twin.targets or (name in twin.optional and name not in tensors):
                     continue
+                seen.add(name)
                 lhs = clause.terms[0]
                 rhs = [t for t in clause.terms[1:]
                        if not (t.kind == "sym" and t.name == name and not t.args)
@@ -979,6 +1137,9 @@ def check_display(display: Display, twin: Twin) -> Result:
                 worst = max(worst, err)
         except (AssertionError, LatexError, KeyError, IndexError, ValueError) as err:
             return Result(tag, "fail", message=f"{err} [instance {world.label}]")
+    if set(twin.targets) - seen:
+        missing = ", ".join(sorted(set(twin.targets) - seen))
+        return Result(tag, "fail", message=f"no instance holds {missing}")
     return Result(tag, "ok", worst, instances=sum(w.count for w in worlds))
 
 
