@@ -236,11 +236,13 @@ def show_filters(
     """
     require_ndim("w", w, ("C_out", "C_in", "K", "K"))
     limit = float(np.abs(w[:, channel]).max()) or 1.0
+    if title is None:  # the panels carry the bare number: "o=11" overlaps at slide size
+        title = f"filters o = 1..{w.shape[0]}"
     fig, axes = _grid(w.shape[0], ncols, cell=1.0, title=title, extra_width=0.9)
     axes = list(axes)
     for o, ax in zip(range(w.shape[0]), axes, strict=False):
         drawn = diverging(ax, w[o, channel], limit, colorbar=False)
-        ax.set_title(f"o={o + 1}")
+        ax.set_title(f"{o + 1}")
     fig.colorbar(drawn, ax=axes, shrink=0.8)
     return fig
 

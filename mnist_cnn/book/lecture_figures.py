@@ -190,7 +190,7 @@ def _deltas():
 def _dw_conv():
     from mnist_cnn import plots
 
-    return plots.show_filters(_pass()[0]["dw_conv"], ncols=5)
+    return plots.show_filters(_pass()[0]["dw_conv"], ncols=5, title="dL/dw_conv, o = 1..20")
 
 
 def _lr_schedule():
