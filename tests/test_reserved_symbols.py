@@ -26,10 +26,9 @@ ALLOWED = {"D_in": "Eq. (0.2): the sizes of a generic fc layer",
 #: (S_in, S_out of (0.1) were renamed H_in, H_out in the chapter 0 rewrite: none is left.)
 KNOWN: dict[str, str] = {}
 #: Index letters that are also an array, each with where and the change that removes it.
-#: The chapter 1-4 rewrite reserved u, v (the pixel row and column of (4.14)) in
-#: CONTRIBUTING's table; v is also the velocity of (5.1) in chapter 5.
-KNOWN_INDEX = {"v": "pixel column of (4.14)/(4.15) (chapter 4) and velocity of (5.1) "
-                    "(chapter 5): rename one of them, then drop this entry"}
+#: (v, the pixel column of (4.14), was also the velocity of (5.1) until the velocity was
+#: renamed \nu: none is left.)
+KNOWN_INDEX: dict[str, str] = {}
 
 
 def reserved() -> tuple[set[str], set[str]]:

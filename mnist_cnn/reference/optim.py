@@ -6,8 +6,8 @@ The update is PyTorch's ``torch.optim.SGD`` (``dampening=0``,
 ``nesterov=False``), so the same hyper-parameters mean the same thing in both:
 
     ``g_t = dL/dw + lambda w_{t-1}``          (weight decay, as an L2 term ``lambda/2 ||w||^2``)
-    ``v_t = mu v_{t-1} + g_t``,  ``v_0 = 0``  (momentum buffer)
-    ``w_t = w_{t-1} - eta_t v_t``              (Eq. (5.1))
+    ``nu_t = mu nu_{t-1} + g_t``,  ``nu_0 = 0``  (momentum buffer, the velocity nu)
+    ``w_t = w_{t-1} - eta_t nu_t``               (Eq. (5.1))
 
 What this is not: a general optimiser library (no Adam, no parameter groups),
 and not the training loop (see :mod:`mnist_cnn.train`).

@@ -543,6 +543,6 @@ def format_limits(t: Throughput, arch: Architecture = SEED) -> str:
     traffic = update_bytes(arch)
     lines.append(f"memory bandwidth (64 MiB float32 copy): {t.bandwidth / 1e9:.1f} GB/s; the "
                  f"update, Eq. (5.1), moves at least {traffic / 1e6:.1f} MB per step "
-                 f"(read w, g, v; write v, w for {parameter_count(arch):,} parameters) "
+                 f"(read w, g, nu; write nu, w for {parameter_count(arch):,} parameters) "
                  f"= {1e3 * traffic / t.bandwidth:.2f} ms per step")
     return "\n".join(lines)

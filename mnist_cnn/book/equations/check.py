@@ -369,7 +369,7 @@ def _sgd_worlds() -> list[World]:
         for d in range(3):
             worlds.append(World(
                 {r"\mu": mu, r"\lambda": lam},
-                {"w": Tensor(np.array(w_seq)[:, d], 0), "v": Tensor(np.array(v_seq)[:, d], 0),
+                {"w": Tensor(np.array(w_seq)[:, d], 0), r"\nu": Tensor(np.array(v_seq)[:, d], 0),
                  "g": Tensor(np.array(g_seq)[:, d], 0), r"\eta": Tensor(np.array(eta_seq), 0)},
                 ranges={"t": (1, T)}, label=f"mu={mu}, lambda={lam}, entry {d}"))
     return worlds
@@ -601,7 +601,7 @@ class Twin:
         Other names of a target in a chain (``dL/dz^(fc2)`` beside ``delta^(fc2)``):
         notation, not a value to compare.
     recurrence : bool
-        The targets are recurrences (``v_t`` from ``v_{t-1}``): they may appear on their own
+        The targets are recurrences (``\\nu_t`` from ``\\nu_{t-1}``): they may appear on their own
         right-hand side, at another index, and are then read from the package.
     optional : tuple of str
         Targets that only some worlds hold (``dL/dtheta`` of the delta rule: only a layer
@@ -697,8 +697,8 @@ TWINS: dict[str, Twin] = {
     "4.15": Twin(("dL/dW_mat", "dL/db^(conv)", "dL/dX_col", "dL/dx"), _DENSE,
                  ranges={"n": "N", "c": "C_in"}, tol=_FD,
                  inputs=("X_col", r"\Delta", "W_mat", "dL/dX_col")),
-    "5.1": Twin(("v", "w"), _sgd_worlds, cover=False, recurrence=True,
-                inputs=("v", "w", "g", r"\eta")),
+    "5.1": Twin((r"\nu", "w"), _sgd_worlds, cover=False, recurrence=True,
+                inputs=(r"\nu", "w", "g", r"\eta")),
     "5.2": Twin((r"\eta",), _schedule_worlds),
     "5.3": Twin(("x'",), _shift_worlds, inputs=("x", r"\Delta x", r"\Delta y")),
     "5.4": Twin(("acc",), _accuracy_worlds, inputs=("y", "label")),
@@ -878,7 +878,8 @@ def _names(node) -> set[str]:
 
 def _mentions(node, name: str, sizes: dict, lhs: Node | None = None) -> bool:
     """Whether ``node`` reads the array ``name`` (a size spelled alike, ``eta_0``, does not;
-    with ``lhs``, only a read of the same entry counts: ``v_{t-1}`` beside ``v_t`` does not)."""
+    with ``lhs``, only a read of the same entry counts: ``\\nu_{t-1}`` beside ``\\nu_t``
+    does not)."""
     if not isinstance(node, Node):
         return False
     if node.kind == "sym":
