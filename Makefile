@@ -11,8 +11,9 @@ NOTEBOOKS := $(sort $(wildcard notebooks/*.ipynb))
 
 SLIDES  := build/slides
 STUDENT := build/student
+HANDOUT := build/handout
 
-.PHONY: all book site test lint lab clean help slides student tag-notebooks mutants
+.PHONY: all book site test lint lab clean help slides student handout tag-notebooks mutants
 
 all: help
 
@@ -22,6 +23,9 @@ help:
 	@echo "make site     build the HTML book from the stored notebooks: build/site/index.html"
 	@echo "make slides   one offline reveal.js deck per chapter in $(SLIDES)/"
 	@echo "make student  the student edition (no solutions, checked answers) in $(STUDENT)/"
+	@echo "make handout  what students receive: $(HANDOUT)/ and $(HANDOUT).zip (student edition,"
+	@echo "              data, the package without the answer key); grade what comes back with"
+	@echo "              python -m mnist_cnn.book grade DIR --out grades.csv"
 	@echo "make book     RE-EXECUTE every notebook in notebooks/ in order, outputs written in place"
 	@echo "make test     ruff + actionlint + the typeset equations + site, slides, student +"
 	@echo "              pytest (tests/ with the browser tests; doctests in mnist_cnn/) + nbval"
@@ -48,6 +52,9 @@ slides: $(STAMP)
 
 student: $(STAMP)
 	$(BIN)/python -m mnist_cnn.book.student build $(NOTEBOOKS) --out $(STUDENT)
+
+handout: $(STAMP)
+	$(BIN)/python -m mnist_cnn.book.handout build $(NOTEBOOKS) --out $(HANDOUT)
 
 # Re-apply the animation cells, the exercise checks and the slide metadata after anyone edits
 # a notebook (each step is idempotent); then `make book` to store the new outputs (and re-tag).

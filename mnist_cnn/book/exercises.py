@@ -286,7 +286,8 @@ class IntArray(Form):
         try:
             array = np.asarray(value)
         except Exception:  # a ragged list, say
-            raise FormError(f"expected an array of shape {self.shape}, got {_kind(value)}") from None
+            raise FormError(f"expected an array of shape {self.shape}, "
+                            f"got {_kind(value)}") from None
         if array.shape != self.shape:
             raise FormError(f"expected an array of shape {self.shape}, got shape {array.shape}")
         if array.dtype.kind not in "iuf" or not np.all(np.isfinite(array)) or not np.all(
@@ -450,7 +451,8 @@ def _probe_to_ijc(to_ijc) -> list[str]:
         W_ijc, W_cij = w.transpose(0, 2, 3, 1).reshape(4, -1), w.reshape(4, -1)
         got = to_ijc(X.copy(), C_in, K)
         if np.shape(got) != X.shape:
-            return f"wrong form: to_ijc(X_col, C_in, K) has shape {np.shape(got)}, expected {X.shape}"
+            return (f"wrong form: to_ijc(X_col, C_in, K) has shape {np.shape(got)}, "
+                    f"expected {X.shape}")
         return _compare(W_ijc @ got, W_cij @ X, "W_ijc @ to_ijc(X_col, C_in, K)")
 
     return _problems_of_cases([
