@@ -1,4 +1,4 @@
-"""make handout: no worked solution or reference answer in readable form, and it installs offline."""
+"""make handout: no worked solution or reference answer in readable form; it installs offline."""
 
 import json
 import os
