@@ -51,7 +51,7 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -528,9 +528,10 @@ def grade(folder: Path, out: Path, timeout: float = 600, jobs: int = 1,
                                        Path(scratch_root) / str(index), timeout, prefix, data)
 
         with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-            runs = pool.map(one, enumerate(work_list))
-            for job, outcome in tqdm(runs, total=len(work_list), desc="grading", unit="notebook",
-                                     disable=not progress, file=sys.stderr):
+            runs = as_completed([pool.submit(one, item) for item in enumerate(work_list)])
+            for done in tqdm(runs, total=len(work_list), desc="grading", unit="notebook",
+                             disable=not progress, file=sys.stderr):
+                job, outcome = done.result()
                 for key, value in outcome.results.items():
                     grades[(job.student, key)] = value
                 notes.setdefault(job.student, []).extend(outcome.notes)
