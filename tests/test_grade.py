@@ -53,6 +53,9 @@ def graded(tmp_path_factory):
     student.build_student(CHAPTER_0, folder / "untouched")
     planted = dict(RIGHT, **{"0.2": "(11, True)"})
     tiny(folder / "planted" / "00_notation_and_data.ipynb", "x = 1", planted)
+    # an answer cell that raises: that exercise is an error, the others are graded
+    tiny(folder / "raises" / "00_notation_and_data.ipynb", "x = 1",
+         dict(RIGHT, **{"0.3": "undefined_name"}))
     # a notebook that redefines the check: its wrong answer must still fail
     tiny(folder / "tamper" / "00_notation_and_data.ipynb",
          "from mnist_cnn.book import exercises\nexercises.problems = lambda *a: []",
@@ -92,6 +95,11 @@ def test_untouched_student_edition_is_missing(graded):
 def test_one_planted_wrong_answer_fails_exactly_that_exercise(graded):
     assert results(graded[0], "planted") == {"0.1": "pass", "0.2": "fail", "0.3": "pass"}
     assert "H_c): right form, wrong value" in graded[0][("planted", "0.2")][1]
+
+
+def test_an_answer_that_raises_is_an_error_of_its_exercise_only(graded):
+    assert results(graded[0], "raises") == {"0.1": "pass", "0.2": "pass", "0.3": "error"}
+    assert "NameError" in graded[0][("raises", "0.3")][1]
 
 
 def test_a_notebook_cannot_redefine_the_check(graded):

@@ -118,7 +118,9 @@ def _sandbox(work: Path, record, limit: int) -> None:
                 record({"hostile": f"tried to change files outside its folder ({event})"})
                 raise PermissionError(f"the grader refuses {event} outside the notebook's folder")
         elif event.startswith(refused):
-            what = "reach the network" if event.startswith("socket.") else "start another process"
+            what = ("reach the network" if event.startswith("socket.") else
+                    "signal another process" if event.startswith("os.kill") else
+                    "start another process")
             record({"hostile": f"tried to {what} ({event})"})
             raise PermissionError(f"the grader refuses {event}")
 
@@ -327,7 +329,8 @@ def grade_notebook(notebook: Path, keys: list[str], scratch: Path, timeout: floa
         code = process.returncode
         how = (f"killed by signal {signal.Signals(-code).name}" if code < 0
                else f"exit status {code}")
-        fatal_exit = f"crashed ({how}{': ' + tail[0][:160] if tail else ''})"
+        fatal_exit = (f"{'stopped before its last cell' if code == 0 else 'crashed'} "
+                      f"({how}{': ' + tail[0][:160] if tail else ''})")
     whole = fatal_exit or fatal or hostile
     if whole:
         outcome.notes.append(f"{notebook.name}: {whole}")
