@@ -41,7 +41,8 @@ from mnist_cnn.tools.files import atomic_write_text
 PACKAGE_ROOT = Path(mnist_cnn.__file__).resolve().parent
 REPO_ROOT = PACKAGE_ROOT.parent
 # Sources that hold or compute answers, or are the instructor's tools: never handed out.
-LEFT_OUT = ("book/answers.py", "book/student.py", "book/handout.py", "book/grade.py")
+LEFT_OUT = ("book/answers.py", "book/student.py", "book/handout.py", "book/grade.py",
+            "book/class_demo.py")
 DEPENDENCIES = ("numpy>=1.26", "scipy>=1.11", "sympy>=1.12", "matplotlib>=3.8", "tqdm>=4.66",
                 "threadpoolctl>=3.1")
 # 1980-01-01, the earliest time a zip can hold: the same sources give the same bytes.

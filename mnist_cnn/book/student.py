@@ -257,9 +257,11 @@ def student_cells(nb) -> list:
             answer = nbformat.v4.new_code_cell(
                 f"# Exercise {key}. Your answer: {EXERCISES[key].form}\nanswer = ...")
             answer.metadata = {"tags": ["answer"], "slideshow": {"slide_type": "-"}}
+            answer.id = f"answer-{key.replace('.', '-')}"  # the same ids at every build
             call = f'exercises.check("{key}", answer)'
             checker = nbformat.v4.new_code_cell(call if imported else f"{IMPORT}\n\n{call}")
             checker.metadata = {"tags": ["check"], "slideshow": {"slide_type": "-"}}
+            checker.id = f"check-{key.replace('.', '-')}"
             cells += [answer, checker]
             imported = True
     return cells
