@@ -435,9 +435,21 @@ def _probe_fc1_entry(fc1_entry) -> list[str]:
         wrapped = [OneEntryAtATime(a) for a in (z, w, b)]
         return [[fc1_entry(*wrapped, n, h) for h in range(w.shape[0])] for n in range(z.shape[0])]
 
+    seed = _rng(7)
+    seed_z, seed_w, seed_b = (seed.normal(size=(2, 2880)), seed.normal(size=(500, 2880)),
+                              seed.normal(size=500))
+    pairs = ((0, 0), (1, 499), (0, 123))
+
+    def seed_case():
+        wrapped = [OneEntryAtATime(a) for a in (seed_z, seed_w, seed_b)]
+        got = [fc1_entry(*wrapped, n, h) for n, h in pairs]
+        want = [seed_z[n] @ seed_w[h] + seed_b[h] for n, h in pairs]  # the matrix form (2.7)
+        return _compare(got, want, "the entries (1, 1), (2, 500), (1, 124)")
+
     return _problems_of_cases([
         ("2 x 3 case by hand", lambda: _compare(entries(hand_z, hand_w, hand_b), hand,
                                                 "the entries")),
+        ("the seed's fc1 (D_0 = 2880, D_1 = 500)", seed_case),
         ("3 x 7 case against the loops of (1.8)",
          lambda: _compare(entries(z, w, b), fc_forward_loops(z, w, b), "the entries")),
     ])
@@ -473,6 +485,8 @@ def _probe_conv1x1(conv1x1) -> list[str]:
         return _compare(conv1x1(x.copy(), w.copy()), want, "conv1x1(x, w)")
 
     return _problems_of_cases([
+        ("20 -> 50 channels on 12 x 12 maps (the book's case)",
+         lambda: case(1, 20, 12, 12, 50, 3)),
         ("N = 2, C_in = 5, 4 x 3 pixels, C_out = 6", lambda: case(2, 5, 4, 3, 6, 1)),
         ("N = 1, C_in = 3, 2 x 5 pixels, C_out = 2", lambda: case(1, 3, 2, 5, 2, 2)),
     ])
@@ -546,8 +560,8 @@ def _probe_summed_loss(loss) -> list[str]:
         return _compare(numeric, _softmax(z) - t, "the gradient of your loss", atol=1e-6,
                         rtol=1e-5)
 
-    return _problems_of_cases([("N = 3, 4 classes", lambda: case(3, 4, 1)),
-                               ("N = 5, 10 classes", lambda: case(5, 10, 2))])
+    return _problems_of_cases([("the seed batch (N = 64, 10 classes)", lambda: case(64, 10, 2)),
+                               ("N = 3, 4 classes", lambda: case(3, 4, 1))])
 
 
 # 5.1 -- momentum's long-run rate
@@ -624,7 +638,9 @@ def _probe_delta_relu(delta_relu) -> list[str]:
                          for n in range(N)])
         return _compare(delta_relu(delta.copy(), w.copy()), want, "delta_relu(delta_fc2, w_fc2)")
 
-    return _problems_of_cases([("N = 3, D_1 = 6, D_2 = 4", lambda: case(3, 6, 4, 1)),
+    return _problems_of_cases([("the seed's fc2 (N = 2, D_1 = 500, D_2 = 10)",
+                                lambda: case(2, 500, 10, 3)),
+                               ("N = 3, D_1 = 6, D_2 = 4", lambda: case(3, 6, 4, 1)),
                                ("N = 4, D_1 = 4, D_2 = 4", lambda: case(4, 4, 4, 2))])
 
 
@@ -642,8 +658,8 @@ def _probe_db_fc2(db_fc2) -> list[str]:
         numeric = _numerical(mean_ce, np.zeros(D))
         return _compare(db_fc2(y.copy(), t.copy()), numeric, "db_fc2(y, t)", atol=1e-6, rtol=1e-5)
 
-    return _problems_of_cases([("N = 4, 3 classes", lambda: case(4, 3, 1)),
-                               ("N = 6, 10 classes", lambda: case(6, 10, 2))])
+    return _problems_of_cases([("the seed batch (N = 64, 10 classes)", lambda: case(64, 10, 2)),
+                               ("N = 4, 3 classes", lambda: case(4, 3, 1))])
 
 
 # 6.4 -- dL/dw_fc1 shaped like w_fc1
