@@ -446,6 +446,8 @@ def collect(folder: Path, chapters: dict[str, list[str]]) -> tuple[list[Job], di
                 continue
             seen[chapter] = path
             jobs.append(Job(student, chapter, path))
+        for note in notes.get(student, []):
+            print(f"note: {student}: {note}")
         for chapter, keys in chapters.items():
             if chapter not in seen:
                 for key in keys:
