@@ -122,6 +122,8 @@ class Ints(Form):
     low: int | None = None  # smallest allowed entry (1 for 1-based positions)
 
     def canonical(self, value) -> str:
+        if isinstance(value, np.ndarray) and value.ndim == 1:
+            value = value.tolist()
         if not isinstance(value, tuple | list) or len(value) != self.length:
             raise FormError(f"expected a tuple of {self.length} whole numbers, got {_kind(value)}")
         numbers = [_whole(v, "whole numbers inside the tuple") for v in value]
@@ -183,6 +185,8 @@ class Rows(Form):
     size: int = 1
 
     def _rows(self, value) -> list[int]:
+        if isinstance(value, np.ndarray) and value.ndim == 1:
+            value = value.tolist()
         if not isinstance(value, list | tuple | set | frozenset | range):
             raise FormError(f"expected a list of 1-based indices such as [1, 2], "
                             f"got {_kind(value)}")
@@ -858,6 +862,10 @@ def problems(exercise: str, answer) -> list[str]:
             whole, *parts = entry_digests(exercise, position, form, value, key["salt"])
         except FormError as error:
             found.append(f"{label}: wrong form: {error}")
+            continue
+        except Exception as error:  # an object no form expects (unhashable, unprintable, ...)
+            found.append(f"{label}: wrong form: cannot read {type(value).__name__} "
+                         f"({type(error).__name__})")
             continue
         if whole in reference:
             continue
