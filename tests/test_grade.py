@@ -74,7 +74,7 @@ def hostile(tmp_path_factory):
     folder = tmp_path_factory.mktemp("hostile") / "class"
     for name, code in HOSTILE.items():
         tiny(folder / f"hostile_{name}" / "00_notation_and_data.ipynb", code, RIGHT)
-    tiny(folder / "good" / "00_notation_and_data.ipynb", "x = 1", RIGHT)
+    tiny(folder / "good" / "00_notation_and_data.ipynb", "%matplotlib inline\nx = 1", RIGHT)
     return grade.grade(folder, folder.parent / "grades.csv", timeout=8, jobs=2, chapters=["0"],
                        progress=False)
 

@@ -406,6 +406,8 @@ def _compare(got, want, what: str = "the result", rtol: float = 1e-7,
     if not np.all(np.isfinite(got)):
         return f"wrong value: {what} holds NaN or inf"
     bad = ~np.isclose(got, want, rtol=rtol, atol=atol)
+    if bad.any() and bad.size == 1:
+        return f"wrong value: {what} is not right"
     if bad.any():
         return f"wrong value: {int(bad.sum())} of {bad.size} entries of {what} are wrong"
     return None
