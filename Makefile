@@ -13,8 +13,9 @@ WALKTHROUGH := build/walkthrough
 LECTURES := build/lectures
 STUDENT := build/student
 PDF     := build/pdf/mnist-cnn.pdf
+HANDOUT := build/handout
 
-.PHONY: all book site test lint lab clean help walkthrough lectures student tag-notebooks mutants pdf
+.PHONY: all book site test lint lab clean help walkthrough lectures student handout tag-notebooks mutants pdf
 
 all: help
 
@@ -26,6 +27,9 @@ help:
 	@echo "make lectures one 50-minute lecture deck per chapter 01-06 in $(LECTURES)/ (offline)"
 	@echo "make walkthrough  each notebook paged as reveal.js slides in $(WALKTHROUGH)/ (not a lecture)"
 	@echo "make student  the student edition (no solutions, checked answers) in $(STUDENT)/"
+	@echo "make handout  what students receive: $(HANDOUT)/ and $(HANDOUT).zip (student edition,"
+	@echo "              data, the package without the answer key); grade what comes back with"
+	@echo "              python -m mnist_cnn.book grade DIR --out grades.csv"
 	@echo "make book     RE-EXECUTE every notebook in notebooks/ in order, outputs written in place"
 	@echo "make test     ruff + actionlint + the typeset equations + site, lectures, walkthrough, student +"
 	@echo "              pytest (tests/ with the browser tests; doctests in mnist_cnn/) + nbval"
@@ -62,6 +66,9 @@ lectures: $(STAMP)
 
 student: $(STAMP)
 	$(BIN)/python -m mnist_cnn.book.student build $(NOTEBOOKS) --out $(STUDENT)
+
+handout: $(STAMP)
+	$(BIN)/python -m mnist_cnn.book.handout build $(NOTEBOOKS) --out $(HANDOUT)
 
 # Re-apply the animation cells, the exercise checks and the slide metadata after anyone edits
 # a notebook (each step is idempotent); then `make book` to store the new outputs (and re-tag).

@@ -104,6 +104,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m mnist_cnn.book",
         description="Execute notebooks in the given order, writing outputs in place.",
+        epilog="To grade what students hand back: python -m mnist_cnn.book grade DIR "
+               "--out grades.csv (see mnist_cnn.book.grade).",
     )
     parser.add_argument("notebooks", nargs="+", type=Path, help="notebooks to run, in order")
     parser.add_argument("--timeout", type=int, default=900, help="seconds per cell (default 900)")

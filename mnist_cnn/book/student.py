@@ -41,6 +41,9 @@ STUDENT_NOTE = (
     "reference answer."
 )
 OLD_NOTE = re.compile(r"(Each solution is|The solutions are)[^\n]*(\n[^\n]+)*")
+# Every statement ends with the exact form its check takes, generated from EXERCISES.
+ANSWER_LINE = "*Answer (checked):* "
+EXERCISE_START = re.compile(r"^(?:\*\*Exercise (\d+)\b|(\d+)\. )", re.MULTILINE)
 
 # The worked answer of each exercise, (expression, definitions it needs), as the full edition's
 # solution cell passes it to exercises.check.
@@ -50,13 +53,14 @@ WORKED = {
     "0.1": ('((64, 20, 28, 28), (64, 20, 14, 14), 20 * 14 * 14 * 500 + 500)', ""),
     "0.2": ('((28 - 5) // 2 + 1, ((28 - 5) // 2 + 1) % 2 == 0)', ""),
     "0.3": ('(20 * (3 * 25 + 1), 20 * 14 * 14)', ""),
-    "1.1": ('((28 - 5 + 4) // 1 + 1, 14, 20 * 14 * 14, ["fc1"])', ""),
+    "1.1": ('((28 - 5 + 4) // 1 + 1, 14, 20 * 14 * 14, (500, 20 * 14 * 14), ["fc1"])', ""),
     "1.2": ('(H_c_s2, list(range((H_c_s2 - 1) * 2 + 5 + 1, 29)))', ""),
-    "1.3": ('((20, 3, 5, 5), (64, 20, 28, 28), (64, 20 * 14 * 14), 1520)', ""),
-    "1.4": ('(conv_mults, fc1_mults)', ""),
+    "1.3": ('((64, 3, 32, 32), (20, 3, 5, 5), (64, 20, 28, 28), (64, 20, 14, 14), '
+            '(64, 20 * 14 * 14), 1520, "c")', ""),
+    "1.4": ('(conv_mults, fc1_mults, more_parameters, more_work)', ""),
     "2.1": ('((25, 196), (20, 25), (20, 196))', ""),
-    "2.2": ('np.outer(per_axis, per_axis)', ""),
-    "2.3": ('((25 - 2) // 2 + 1, 25 - 2 * 12)', ""),
+    "2.2": ('copies', ""),
+    "2.3": ('((25 - 2) // 2 + 1, 25 - 2 * 12, False)', ""),
     "2.4": ('fc1_entry', '''\
 def fc1_entry(z_flat, w_fc1, b_fc1, n, h):
     """Entry (n, h) of Eq. (1.8), the sum written out."""
@@ -93,7 +97,7 @@ def dx_padding1(delta, w):
                      for n in range(delta.shape[0])])
     return full[:, :, 1:-1, 1:-1]
 '''),
-    "4.3": ('((1, 2), {"dx"})', ""),
+    "4.3": ('((1, 2), slopes[(1, 0)], changed)', ""),
     "4.4": ('summed_loss', '''\
 def summed_loss(y, labels):
     """The summed cross-entropy, N times the mean of Eq. (4.1)."""
@@ -134,6 +138,44 @@ def exercises_of(cell, chapter: str) -> list[str]:
     return [key for key in WORKED if key.split(".")[0] == chapter]
 
 
+def with_answer_lines(source: str, chapter: str) -> str:
+    """End every exercise statement of a markdown cell with its checked answer form.
+
+    A statement starts with ``**Exercise n`` (or ``n. `` in a numbered list after the
+    ``## Exercises`` heading) and runs to the next statement or the end of the cell; its last
+    line becomes ``*Answer (checked):* <EXERCISES[c.n].form>``, replacing an older one.
+    Idempotent.
+    """
+    head, _, tail = source.partition("## Exercises") if "## Exercises" in source else (
+        "", "", source)
+    starts = list(EXERCISE_START.finditer(tail))
+    if not starts:
+        return source
+    pieces = [tail[:starts[0].start()]]
+    for match, following in zip(starts, starts[1:] + [None], strict=True):
+        block = tail[match.start():following.start() if following else len(tail)]
+        number = match.group(1) or match.group(2)
+        key = f"{chapter}.{number}"
+        if key not in EXERCISES:
+            pieces.append(block)
+            continue
+        indent = "" if match.group(1) else " " * (len(number) + 2)
+        rest = ""
+        if indent:  # a list item ends before the first paragraph that is not indented
+            end = re.search(r"\n\n(?=[^\s\d])", block)
+            if end:
+                block, rest = block[:end.start()], block[end.start():]
+        kept = [line for line in block.rstrip("\n").split("\n")
+                if not line.strip().startswith(ANSWER_LINE)]
+        while kept and not kept[-1].strip():
+            kept.pop()
+        trailing = "\n\n" if following else ("\n" if block.endswith("\n") else "")
+        pieces.append("\n".join(kept) + f"\n\n{indent}{ANSWER_LINE}{EXERCISES[key].form}"
+                      + (rest or trailing))
+    return head + ("## Exercises" if head or source.startswith("## Exercises") else "") + \
+        "".join(pieces)
+
+
 def prepare(nb, chapter: str) -> int:
     """Make the full edition's solution cells ready for the student edition; idempotent.
 
@@ -149,11 +191,15 @@ def prepare(nb, chapter: str) -> int:
     int
         The number of cells changed.
     """
-    changed, imported = 0, False
+    changed, imported, in_exercises = 0, False, False
     for cell in nb.cells:
         before = (cell.source, json.dumps(cell.metadata, sort_keys=True))
         if cell.cell_type == "markdown" and OLD_NOTE.search(cell.source):
             cell.source = OLD_NOTE.sub(FULL_NOTE, cell.source, count=1)
+        if cell.cell_type == "markdown":
+            in_exercises = in_exercises or "## Exercises" in cell.source
+            if in_exercises:
+                cell.source = with_answer_lines(cell.source, chapter)
         if not is_solution(cell):
             changed += before != (cell.source, json.dumps(cell.metadata, sort_keys=True))
             continue
@@ -211,9 +257,11 @@ def student_cells(nb) -> list:
             answer = nbformat.v4.new_code_cell(
                 f"# Exercise {key}. Your answer: {EXERCISES[key].form}\nanswer = ...")
             answer.metadata = {"tags": ["answer"], "slideshow": {"slide_type": "-"}}
+            answer.id = f"answer-{key.replace('.', '-')}"  # the same ids at every build
             call = f'exercises.check("{key}", answer)'
             checker = nbformat.v4.new_code_cell(call if imported else f"{IMPORT}\n\n{call}")
             checker.metadata = {"tags": ["check"], "slideshow": {"slide_type": "-"}}
+            checker.id = f"check-{key.replace('.', '-')}"
             cells += [answer, checker]
             imported = True
     return cells

@@ -792,7 +792,12 @@ def book_notebooks() -> list[Path]:
     for parent in Path(__file__).resolve().parents:
         if (parent / "notebooks").is_dir():
             return sorted((parent / "notebooks").glob("*.ipynb"))
-    raise FileNotFoundError("no notebooks/ folder above the package")
+    # an installed package (the students' hand-out): the chapters beside the running notebook
+    for folder in (Path.cwd(), *Path.cwd().parents):
+        for candidate in (folder, folder / "notebooks"):
+            if any(candidate.glob("0*_*.ipynb")):
+                return sorted(candidate.glob("*.ipynb"))
+    raise FileNotFoundError("no notebooks/ folder above the package or the current folder")
 
 
 # --------------------------------------------------------------------------- the check
