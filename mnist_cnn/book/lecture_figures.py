@@ -21,6 +21,14 @@ from functools import cache
 
 import numpy as np
 
+from mnist_cnn import animations, plots
+from mnist_cnn.architecture import SEED, shape_trace
+from mnist_cnn.data import load_mnist
+from mnist_cnn.reference import layers, network
+from mnist_cnn.reference.im2col import im2col_per_channel, pad
+from mnist_cnn.reference.optim import learning_rate
+from mnist_cnn.train.loop import random_shifts, shift_images
+
 WIDE = (1200, 440)  # a figure across the slide, text above or below it
 TALL = (640, 560)  # a figure on the left, text on the right
 STRIP = (1200, 330)  # a diagram across the slide with room for an equation
@@ -42,8 +50,6 @@ class Recipe:
 
 @cache
 def _digits():
-    from mnist_cnn.data import load_mnist
-
     images, labels = load_mnist("test", dtype=np.float64)
     return images[:64], labels[:64]
 
@@ -51,8 +57,6 @@ def _digits():
 @cache
 def _weights():
     """Seeded random weights as chapter 1 draws them (rng 0; not trained)."""
-    from mnist_cnn.architecture import SEED
-
     rng = np.random.default_rng(0)
     D_0 = SEED.D_0
     return {
@@ -68,16 +72,12 @@ def _weights():
 @cache
 def _pass():
     """The reference network's forward and backward pass on the first 8 digits."""
-    from mnist_cnn.reference import network
-
     x, labels = _digits()
     loss, grads, inter = network.loss_and_grads(_weights(), x[:8], labels[:8])
     return grads, inter
 
 
 def _trace():
-    from mnist_cnn.architecture import SEED, shape_trace
-
     return shape_trace(SEED, batch=64)
 
 
@@ -85,22 +85,15 @@ def _trace():
 
 
 def _network(highlight=(), backward=False):
-    from mnist_cnn import plots
-
     return lambda: plots.show_network(_trace(), highlight=highlight, backward=backward)
 
 
 def _digits_row():
-    from mnist_cnn import plots
-
     x, labels = _digits()
     return plots.show_digits(x[:5], labels[:5], ncols=5)
 
 
 def _padding():
-    from mnist_cnn import plots
-    from mnist_cnn.reference.im2col import pad
-
     x, _ = _digits()
     padded = pad(x[:1], 2)[0, 0]
     return plots.show_maps([(x[0, 0], "x: 28 x 28", "digit"),
@@ -108,20 +101,14 @@ def _padding():
 
 
 def _filters():
-    from mnist_cnn import plots
-
     return plots.show_filters(_weights()["w_conv"], ncols=5)
 
 
 def _feature_maps():
-    from mnist_cnn import plots
-
     return plots.show_feature_maps(_pass()[1]["z_conv"][0], ncols=5)
 
 
 def _conv_pool():
-    from mnist_cnn import plots
-
     inter = _pass()[1]
     return plots.show_maps([(_digits()[0][0, 0], "x", "digit"),
                             (inter["z_conv"][0, 0], "z_conv, o = 1: 24 x 24", "diverging"),
@@ -129,58 +116,40 @@ def _conv_pool():
 
 
 def _probabilities():
-    from mnist_cnn import plots
-
     inter = _pass()[1]
     return plots.show_probabilities(inter["y"][0], int(_digits()[1][0]))
 
 
 def _im2col():
-    from mnist_cnn import plots
-    from mnist_cnn.reference.im2col import im2col_per_channel
-
     x, _ = _digits()
     X = im2col_per_channel(x[:1], 5)[0, 0]
     return plots.show_im2col(x[0, 0], X, column=(8 - 1) * 24 + (16 - 1))
 
 
 def _im2col_frames():
-    from mnist_cnn import animations
-
     return animations.im2col_frames(_digits()[0][0, 0, 9:15, 10:16], kernel=3)
 
 
 def _stacking_frames():
-    from mnist_cnn import animations
-
     return animations.channel_stacking_frames(_pass()[1]["z_pool"][0, :3, 3:7, 3:7], kernel=2)
 
 
 def _routing_frames():
-    from mnist_cnn import animations
-
     z = np.array([[1, 3, 0, 2], [2, 0, 1, 4], [5, 5, 2, 1], [0, 1, 3, 3]], dtype=float)
     return animations.maxpool_routing_frames(z, np.array([[0.5, -1.0], [2.0, 1.5]]))
 
 
 def _pool_routing():
-    from mnist_cnn import plots
-    from mnist_cnn.reference import layers
-
     z = _pass()[1]["z_conv"][:1, :1]
     _, cache_ = layers.maxpool_forward(z, 2)
     return plots.show_pool_routing(z[0, 0], cache_.argmax[0, 0], 2)
 
 
 def _pooled_maps():
-    from mnist_cnn import plots
-
     return plots.show_feature_maps(_pass()[1]["z_pool"][0], ncols=5)
 
 
 def _deltas():
-    from mnist_cnn import plots
-
     inter = _pass()[1]
     return plots.show_maps([(inter["delta_pool"][0, 0], "δ(pool), o = 1: 12 x 12", "diverging"),
                             (inter["delta_conv"][0, 0], "δ(conv), o = 1: 24 x 24", "diverging"),
@@ -188,33 +157,22 @@ def _deltas():
 
 
 def _dw_conv():
-    from mnist_cnn import plots
-
     return plots.show_filters(_pass()[0]["dw_conv"], ncols=5, title="dL/dw_conv, o = 1..20")
 
 
 def _lr_schedule():
-    from mnist_cnn import plots
-    from mnist_cnn.reference.optim import learning_rate
-
     steps, total = 782, 3 * 782
     return plots.show_lr_schedule([learning_rate(t, total, 0.05, warmup_steps=steps // 2)
                                    for t in range(total)], steps)
 
 
 def _shifts():
-    from mnist_cnn import plots
-    from mnist_cnn.train.loop import random_shifts, shift_images
-
     x, labels = _digits()
     moved = shift_images(x[:8], random_shifts(np.random.default_rng(0), 8, 2))
     return plots.show_digits(np.concatenate([x[:8], moved]), list(labels[:8]) * 2, ncols=8)
 
 
 def _init_filters():
-    from mnist_cnn import plots
-    from mnist_cnn.reference import network
-
     return plots.show_filters(network.init_params(np.random.default_rng(0))["w_conv"], ncols=5)
 
 
