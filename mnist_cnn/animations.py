@@ -108,8 +108,8 @@ def im2col_frames(image: np.ndarray, kernel: int = 3) -> Frames:
     window = Rectangle((-0.5, -0.5), kernel, kernel, fill=False, ec="red", lw=3)
     ax_img.add_patch(window)
     partial = np.full_like(X, np.nan)
-    unfilled = plt.get_cmap("gray_r").copy()
-    unfilled.set_bad("#d6e4f5")  # columns not filled yet: pale blue, not white (= 0)
+    # columns not filled yet: pale blue, not white (= 0)
+    unfilled = plt.get_cmap("gray_r").with_extremes(bad="#d6e4f5")
     matrix = ax_mat.imshow(partial, cmap=unfilled, vmin=vmin, vmax=vmax, aspect="auto")
     column = Rectangle((-0.5, -0.5), 1, kernel * kernel, fill=False, ec="red", lw=3)
     ax_mat.add_patch(column)
@@ -184,8 +184,7 @@ def channel_stacking_frames(x: np.ndarray, kernel: int = 2) -> Frames:
         windows.append(Rectangle((-0.5, -0.5), kernel, kernel, fill=False, ec="red", lw=3))
         ax.add_patch(windows[-1])
     partial = np.full_like(X_col, np.nan)
-    unfilled = plt.get_cmap("viridis").copy()
-    unfilled.set_bad("#eeeeee")  # columns not filled yet
+    unfilled = plt.get_cmap("viridis").with_extremes(bad="#eeeeee")  # columns not filled yet
     matrix = ax_mat.imshow(partial, cmap=unfilled, vmin=vmin, vmax=vmax, aspect="auto")
     for c in range(1, C_in):
         ax_mat.axhline(c * KK - 0.5, color="white", lw=3)
