@@ -4,9 +4,12 @@ What this is: nbgrader's *autograde* step for this book. ``DIR`` holds one sub-f
 student with that student's notebooks (the student edition, answered). Each notebook runs in a
 process of its own, top to bottom, in a scratch copy of its folder, with a time limit, no
 network and writes allowed only inside that scratch folder; every call of ``exercises.check``
-is recorded with the verdict of :func:`mnist_cnn.book.exercises.problems` (taken before any
-student code runs, so a notebook cannot redefine it). Each exercise of each chapter gets one
-result:
+is recorded with the verdict of :func:`mnist_cnn.book.exercises.problems` (bound before any
+student code runs, so rebinding ``exercises.problems`` changes nothing). The verdict is still
+taken inside the student's process: a notebook written to cheat can reach the recorder through
+Python's introspection and forge a pass. The grader catches mistakes and accidents, not a
+determined forger; judging value answers in the grading process is open work. Each exercise of
+each chapter gets one result:
 
 * ``pass`` -- its last check passed;
 * ``fail`` -- its last check failed (the detail says what is wrong, form or value, never the
