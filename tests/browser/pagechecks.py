@@ -40,6 +40,16 @@ _TEXT_NODES_JS = """
 """
 
 
+def site_pages(site: Path) -> list[Path]:
+    """The built site's pages, sorted; Sphinx's own folders (``_static``, ``_sources``) left out.
+
+    Returns an empty list when the site has not been built (no ``index.html``).
+    """
+    if not (site / "index.html").is_file():
+        return []
+    return [html for html in sorted(site.rglob("*.html")) if not html.parent.name.startswith("_")]
+
+
 def wait_for_mathjax(page, timeout_ms: int = 60_000) -> None:
     """Wait until MathJax (if the page loads it) has typeset everything."""
     has_mathjax = page.evaluate(

@@ -29,6 +29,7 @@ from .pagechecks import (
     images_without_alt,
     mathjax_errors,
     scrolled_boxes,
+    site_pages,
     unrendered_tex,
     wait_for_mathjax,
 )
@@ -56,12 +57,11 @@ def notebook_maths(stem: str) -> tuple[list[str], int, int]:
 @pytest.fixture(scope="module")
 def survey(browser):
     """Open every page of the built site once and record what the tests look at."""
-    if not (SITE / "index.html").is_file():
+    pages = site_pages(SITE)
+    if not pages:
         _unavailable(f"no built site at {SITE.relative_to(ROOT)} (run `make site`)")
     records = {}
-    for html in sorted(SITE.rglob("*.html")):
-        if html.parent.name.startswith("_"):
-            continue
+    for html in pages:
         page = blocked_page(browser)
         page.goto(html.as_uri(), wait_until="load")
         wait_for_mathjax(page)

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from .conftest import _unavailable, blocked_page
-from .pagechecks import horizontal_overflow, scrolled_boxes, wait_for_mathjax
+from .pagechecks import horizontal_overflow, scrolled_boxes, site_pages, wait_for_mathjax
 
 ROOT = Path(__file__).resolve().parents[2]
 SITE = ROOT / "build" / "site"
@@ -40,12 +40,11 @@ def open_at(browser, html: Path, viewport: dict):
 @pytest.fixture(scope="module")
 def phone(browser):
     """Every page of the site at 412 px: overflow, scroll boxes without a cue, folds, links."""
-    if not (SITE / "index.html").is_file():
+    pages = site_pages(SITE)
+    if not pages:
         _unavailable(f"no built site at {SITE.relative_to(ROOT)} (run `make site`)")
     records = {}
-    for html in sorted(SITE.rglob("*.html")):
-        if html.parent.name.startswith("_"):
-            continue
+    for html in pages:
         page = open_at(browser, html, PHONE)
         records[html.relative_to(SITE).as_posix()] = {
             "overflow": horizontal_overflow(page, PHONE["width"]),
