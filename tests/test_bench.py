@@ -108,6 +108,33 @@ def test_bad_bench_arguments_give_one_line_and_exit_2(capsys, argv, message):
     assert message in err.strip().splitlines()[-1]
 
 
+@pytest.mark.parametrize(("argv", "message"), [
+    (["--epochs", "0"], "--epochs must be >= 1; got 0"),
+    (["--threads", "0"], "--threads must be >= 1; got 0"),
+    (["--lr", "nan"], "--lr must be a finite number > 0; got nan"),
+])
+def test_torch_recipe_checks_its_options_before_importing_torch(capsys, argv, message):
+    from mnist_cnn.book.bench.torch_train import main as torch_main
+
+    with pytest.raises(SystemExit) as stop:
+        torch_main(argv)
+    assert stop.value.code == 2 and message in capsys.readouterr().err
+
+
+@pytest.mark.skipif(not HAS_TORCH, reason="PyTorch is optional (pip install -e '.[bench]')")
+@pytest.mark.parametrize("loader", ["tensor", "dataloader"])
+def test_torch_recipe_trains_and_reports_its_rate(capsys, loader):
+    from mnist_cnn.book.bench.torch_train import main as torch_main
+
+    assert torch_main(["--epochs", "2", "--limit", "256", "--threads", "1",
+                       "--loader", loader]) == 0
+    out = capsys.readouterr().out
+    losses = [float(line.split("train loss ")[1].split()[0]) for line in out.splitlines()
+              if line.startswith("epoch ")]
+    assert len(losses) == 2 and losses[1] < losses[0]  # it learns
+    assert "training images/s" in out and f"loader {loader}" in out
+
+
 def test_flops_per_image_follow_from_the_architecture():
     from mnist_cnn.architecture import SEED
     from mnist_cnn.book.bench.limits import flops_per_image, parameter_count, update_bytes

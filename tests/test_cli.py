@@ -73,6 +73,7 @@ def test_the_command_in_a_fresh_process_stays_under_1_gib(tmp_path):
     done = subprocess.run(command, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert "test accuracy" in done.stdout and "peak RSS" in done.stdout
+    assert "shuffling, batching and shifts" in done.stdout
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     print(f"peak RSS {metrics['peak_rss_mib']:.0f} MiB")
     assert 0 < metrics["peak_rss_mib"] < 1024

@@ -34,6 +34,8 @@ def test_tiny_run_learns_and_writes_loadable_files_atomically(trained_run):
     assert metrics["config"]["split"] == "train" and metrics["config"]["limit"] == 256
     assert metrics["test"]["images"] == 256 and 0 <= metrics["test"]["accuracy"] <= 1
     assert metrics["wall_time_s"] > 0 and metrics["peak_rss_mib"] > 0  # pytest's own peak
+    # The data path (shuffling, batching, shifts) is timed inside the training time.
+    assert 0 < metrics["data_path_s"] < metrics["train_time_s"] <= metrics["wall_time_s"]
     assert "--max-steps 20" in metrics["command"]
 
     # The loss went down: trained weights against the seed's initial weights, same images.

@@ -231,8 +231,10 @@ def _run_train(args: argparse.Namespace, argv: list[str], prog: str) -> int:
     test = metrics["test"]
     print(f"test accuracy {100 * test['accuracy']:.2f}% ({test['correct']}/{test['images']}), "
           f"test loss {test['loss']:.4f}")
+    share = metrics["data_path_s"] / max(metrics["train_time_s"], 1e-9)
     print(f"wall time {metrics['wall_time_s']:.1f} s ({metrics['images_per_s']:.0f} training "
-          f"images/s), peak RSS {metrics['peak_rss_mib']:.0f} MiB")
+          f"images/s; shuffling, batching and shifts {100 * share:.1f}% of the training time), "
+          f"peak RSS {metrics['peak_rss_mib']:.0f} MiB")
     print(f"saved {paths['weights']} and {paths['metrics']}, then {paths['manifest']} "
           f"(their sha256); the checkpoint {out / CHECKPOINT} holds the last epoch's state")
     return 0

@@ -167,7 +167,8 @@ class TrainResult:
     metrics : dict
         JSON-ready: ``config``, ``seed``, ``epochs`` (per-epoch train loss and
         accuracy, and val loss and accuracy for ``split="train"``), ``test``,
-        ``curve``, ``wall_time_s``, ``train_time_s``, ``steps_per_s``,
+        ``curve``, ``wall_time_s``, ``train_time_s``, ``data_path_s`` (the part of
+        ``train_time_s`` spent shuffling, batching and shifting, Eq. (5.3)),
         ``images_per_s``, ``peak_rss_mib``, ``environment``.
     """
 
@@ -511,7 +512,7 @@ class _Run:
         self.emit(f"shifts up to {config.shift} px, seed {config.seed}"
                   + (f"; resumed at step {self.state.step}" if resumed else ""))
         for key in ("loss", "correct", "seen", "curve_loss", "curve_correct", "curve_seen",
-                    "images_seen", "train_seconds", "lr"):
+                    "images_seen", "train_seconds", "data_seconds", "lr"):
             self.state.sums.setdefault(key, 0.0)
 
     def save_state(self) -> None:
@@ -530,6 +531,7 @@ class _Run:
         if state.batch == 0:
             state.order = self.rng_order.permutation(self.plan.images)
             sums.update(loss=0.0, correct=0.0, seen=0.0)
+            sums["data_seconds"] += time.perf_counter() - epoch_start
         steps = min(self.plan.steps_per_epoch,
                     self.plan.total_steps - (state.step - state.batch))
         bar = tqdm(total=steps, initial=state.batch, desc=f"epoch {epoch}/{self.plan.epochs}",
@@ -549,11 +551,13 @@ class _Run:
     def step(self, b: int, epoch: int, steps: int, bar) -> None:
         """Batch ``b``: shifted (5.3), one :func:`train_step` at the rate of (5.2), the sums."""
         config, state, sums = self.config, self.state, self.state.sums
+        data_start = time.perf_counter()
         idx = state.order[b * config.batch_size : (b + 1) * config.batch_size]
         x, t = self.images[idx], self.labels[idx]
         if config.shift:  # the config was checked once: the bare bodies trust it
             x = shift_images.unchecked(
                 x, random_shifts.unchecked(self.rng_shift, len(idx), config.shift))
+        sums["data_seconds"] += time.perf_counter() - data_start
         lr = learning_rate.unchecked(state.step, self.plan.total_steps, config.lr,
                                      self.plan.warmup_steps)
         loss, hits = train_step(self.params, self.optimizer, x, t, lr, self.workspace)
@@ -627,6 +631,7 @@ class _Run:
             "test": test,
             "wall_time_s": wall,
             "train_time_s": sums["train_seconds"],
+            "data_path_s": sums["data_seconds"],
             "images_per_s": sums["images_seen"] / max(sums["train_seconds"], 1e-9),
             "peak_rss_mib": peak_rss_mib(),
             "environment": environment(),
