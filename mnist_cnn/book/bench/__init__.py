@@ -5,7 +5,9 @@
 * :mod:`.step` -- the training step by layer (readable) and by phase (hot path), and
   against PyTorch (each in a :mod:`.worker` process of its own);
 * :mod:`.limits` -- FLOPs per image, GEMM rate, bandwidth: the hardware limit;
-* :mod:`.cli` -- the command line.
+* :mod:`.cli` -- the command line;
+* :mod:`.torch_train` -- the recipe of chapter 5 in idiomatic PyTorch, a whole process to time
+  ``python -m mnist_cnn.train`` against.
 """
 
 from mnist_cnn.book.bench.conv import conv_forward_timings

@@ -32,6 +32,7 @@ import time
 
 import numpy as np
 
+from mnist_cnn.book.bench.worker import torch_network
 from mnist_cnn.data import load_mnist
 from mnist_cnn.reference.network import init_params
 
@@ -65,8 +66,6 @@ def main(argv: list[str] | None = None) -> int:
     except ImportError:
         print("PyTorch is not installed: pip install -e '.[bench]'", file=sys.stderr)
         return 1
-    from mnist_cnn.book.bench.worker import torch_network
-
     if args.threads is not None:
         torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
