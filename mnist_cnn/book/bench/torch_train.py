@@ -114,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"test accuracy {100 * correct / len(t_test):.2f}%; "
           f"{len(t) * args.epochs / train_seconds:,.0f} training images/s; "
           f"wall {time.perf_counter() - start:.1f} s; torch {torch.__version__}, "
-          f"{torch.get_num_threads()} threads, loader {args.loader}")
+          f"threads {torch.get_num_threads()}, loader {args.loader}")
     return 0
 
 
