@@ -74,27 +74,25 @@ def momentum_update(w: np.ndarray, v: np.ndarray, g: np.ndarray, lr: float, mome
     mu, lam, block = momentum, weight_decay, scratch.size
     if not (w.flags.c_contiguous and v.flags.c_contiguous and g.flags.c_contiguous):
         # reshape(-1) would copy: update the views themselves, element-wise (same bits).
-        s = np.empty_like(w)
-        v *= mu
-        if lam:
-            np.multiply(w, lam, out=s)
-            s += g
-            v += s
-        else:
-            v += g
-        np.multiply(v, lr, out=s)
-        w -= s
+        _six_operations(w, v, g, np.empty_like(w), lr, mu, lam)
         return
     w_flat, v_flat, g_flat = w.reshape(-1), v.reshape(-1), g.reshape(-1)
     for start in range(0, w_flat.size, block):
         w_b, v_b, g_b = (a[start : start + block] for a in (w_flat, v_flat, g_flat))
-        s_b = scratch[: w_b.size]
-        v_b *= mu                                   # the same operations, in the same
-        if lam:                                     # order, as SGDMomentum.step
-            np.multiply(w_b, lam, out=s_b)
-            s_b += g_b
-            v_b += s_b
-        else:
-            v_b += g_b
-        np.multiply(v_b, lr, out=s_b)
-        w_b -= s_b
+        _six_operations(w_b, v_b, g_b, scratch[: w_b.size], lr, mu, lam)
+
+
+def _six_operations(w, v, g, s, lr, mu, lam) -> None:
+    """Eq. (5.1) in place on ``w`` and ``v`` (any views of one shape), ``s`` as scratch.
+
+    The same operations, in the same order, as ``SGDMomentum.step``: the same bits.
+    """
+    v *= mu
+    if lam:
+        np.multiply(w, lam, out=s)
+        s += g
+        v += s
+    else:
+        v += g
+    np.multiply(v, lr, out=s)
+    w -= s
