@@ -1,5 +1,8 @@
 """Shared pytest setup: a headless plotting backend, a CI-sized hypothesis profile, a tiny run."""
 
+import os
+from pathlib import Path
+
 import matplotlib
 import pytest
 from hypothesis import HealthCheck, settings
@@ -63,3 +66,22 @@ def trained_run(tmp_path_factory):
                  "--out", str(out), *TINY_RUN])
     assert code == 0
     return out
+
+
+@pytest.fixture(scope="session")
+def built_or_given(tmp_path_factory):
+    """``get(variable, name, build)``: the folder a make target writes, to test.
+
+    ``$variable`` when it is set (``make test`` builds the folder first and passes it), else
+    a fresh temporary folder ``name`` that ``build(folder)`` fills here.
+    """
+
+    def get(variable: str, name: str, build) -> Path:
+        given = os.environ.get(variable)
+        if given:
+            return Path(given)
+        out = tmp_path_factory.mktemp(name)
+        build(out)
+        return out
+
+    return get

@@ -2,7 +2,6 @@
 
 import copy
 import json
-import os
 from pathlib import Path
 
 import nbformat
@@ -16,14 +15,11 @@ CHAPTERS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 
 
 @pytest.fixture(scope="module")
-def edition(tmp_path_factory) -> Path:
+def edition(built_or_given) -> Path:
     """The student edition: ``$MNIST_CNN_STUDENT`` if given, else built here."""
-    given = os.environ.get("MNIST_CNN_STUDENT")
-    if given:
-        return Path(given)
-    out = tmp_path_factory.mktemp("student")
-    student.main(["build", *map(str, CHAPTERS), "--out", str(out)])
-    return out
+    return built_or_given("MNIST_CNN_STUDENT", "student",
+                          lambda out: student.main(["build", *map(str, CHAPTERS),
+                                                  "--out", str(out)]))
 
 
 def texts(cell) -> list[str]:

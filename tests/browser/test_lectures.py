@@ -12,7 +12,6 @@ Run ``pytest tests/browser/test_lectures.py -s`` to see the numbers of each deck
 
 from __future__ import annotations
 
-import os
 import re
 import statistics
 from pathlib import Path
@@ -93,14 +92,10 @@ MEASURE_JS = r"""() => {
 
 
 @pytest.fixture(scope="session")
-def decks(tmp_path_factory) -> Path:
+def decks(built_or_given) -> Path:
     """The folder of the decks: ``$MNIST_CNN_LECTURES`` if given, else freshly built."""
-    given = os.environ.get("MNIST_CNN_LECTURES")
-    if given:
-        return Path(given)
-    out = tmp_path_factory.mktemp("lectures")
-    lectures.main([*map(str, SOURCES), "--out", str(out)])
-    return out
+    return built_or_given("MNIST_CNN_LECTURES", "lectures",
+                          lambda out: lectures.main([*map(str, SOURCES), "--out", str(out)]))
 
 
 @pytest.fixture(scope="session")

@@ -10,7 +10,6 @@ The decks come from ``$MNIST_CNN_SLIDES`` (``make test`` builds them first) or a
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 
@@ -46,14 +45,11 @@ MEASURE_JS = """() => {
 
 
 @pytest.fixture(scope="session")
-def decks(tmp_path_factory) -> Path:
+def decks(built_or_given) -> Path:
     """The folder of the decks: ``$MNIST_CNN_SLIDES`` if given, else freshly built."""
-    given = os.environ.get("MNIST_CNN_SLIDES")
-    if given:
-        return Path(given)
-    out = tmp_path_factory.mktemp("slides")
-    slides.main(["build", *map(str, CHAPTERS), "--out", str(out)])
-    return out
+    return built_or_given("MNIST_CNN_SLIDES", "slides",
+                          lambda out: slides.main(["build", *map(str, CHAPTERS),
+                                                  "--out", str(out)]))
 
 
 def open_deck(open_page, decks: Path, chapter: Path):
