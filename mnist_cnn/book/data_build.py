@@ -44,7 +44,7 @@ from mnist_cnn.data.load import (
     default_data_path,
     sha256_of_file,
 )
-from mnist_cnn.tools.files import atomic_write_bytes
+from mnist_cnn.tools.files import atomic_write_bytes, make_writable_folder
 
 __all__ = [
     "BuildResult",
@@ -566,10 +566,7 @@ def _check_destinations(out_path: Path, wheel_path: str | None) -> None:
                           f"{out_path / 'mnist.npz'}")
     folder = out_path.parent
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        probe = folder / f".write-probe.{os.getpid()}.tmp"
-        probe.write_bytes(b"")
-        probe.unlink()
+        make_writable_folder(folder)
     except OSError as exc:
         raise MnistDataError(f"--out {out_path}: cannot write into {folder} "
                              f"({exc.strerror or exc})") from None

@@ -83,3 +83,31 @@ def atomic_write_text(target: str | os.PathLike[str], text: str) -> None:
         The complete content.
     """
     atomic_write_bytes(target, text.encode("utf-8"))
+
+
+def make_writable_folder(folder: str | os.PathLike[str]) -> Path:
+    """Create ``folder`` (and its parents) if needed and prove a file can be written in it.
+
+    The proof is a real write: an empty ``.write-probe.<pid>.tmp``, removed at once
+    (permissions alone do not tell about read-only mounts or a full disk).
+
+    Parameters
+    ----------
+    folder : path-like
+
+    Returns
+    -------
+    Path
+        ``folder``.
+
+    Raises
+    ------
+    OSError
+        If the folder cannot be made or written into; callers add what it was for.
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    probe = folder / f".write-probe.{os.getpid()}.tmp"
+    probe.write_bytes(b"")
+    probe.unlink()
+    return folder

@@ -33,7 +33,7 @@ from typing import IO, Any
 import numpy as np
 
 from mnist_cnn.architecture import PARAM_NAMES, SEED
-from mnist_cnn.tools.files import atomic_write
+from mnist_cnn.tools.files import atomic_write, make_writable_folder
 from mnist_cnn.tools.npz import NpzHeaderError, npz_headers
 
 __all__ = [
@@ -313,10 +313,7 @@ def prepare_out(out: str | os.PathLike[str], *, force: bool = False,
     if out.exists() and not out.is_dir():
         raise CheckpointError(f"--out {out} exists and is not a folder")
     try:
-        out.mkdir(parents=True, exist_ok=True)
-        probe = out / f".write-probe.{os.getpid()}.tmp"
-        probe.write_bytes(b"")
-        probe.unlink()
+        make_writable_folder(out)
     except OSError as exc:
         raise CheckpointError(f"--out {out} is not a writable folder ({exc.strerror or exc})"
                               ) from None
